@@ -1,0 +1,136 @@
+"""Command line: ``python -m medlib {pretrain,finetune,runs,book,bench} --help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+
+
+def _pretrain_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sources", nargs="+", help="source pool flags (default: the offline flags less the target)")
+    p.add_argument("--size", type=int, help="28, 64, 128 or 224")
+    p.add_argument("--backbone", help="resnet18 or resnet50")
+    p.add_argument("--stem", help="imagenet (7x7/2 + max-pool) or cifar (3x3/1)")
+    p.add_argument("--pretrain-epochs", type=int)
+    p.add_argument("--pretrain-batch-size", type=int)
+    p.add_argument("--pretrain-max-images", type=int, help="seeded subset of the source pool")
+    p.add_argument("--profile", help="smoke, quick or full (default MEDLIB_PROFILE or smoke): the value of "
+                   "every option not given")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m medlib", description=(
+        "Transfer learning versus self-supervised pre-training on MedMNIST (Zhao et al., arXiv:2407.05592)."))
+    parser.add_argument("--version", action="version", version=f"medlib {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pretrain", help="pre-train one arm on a source pool (stored; resumes if interrupted)")
+    p.add_argument("--arm", required=True, help="tl, ssl-simclr or ssl-byol")
+    p.add_argument("--target", required=True, help="the target whose val/test images the pool must exclude")
+    _pretrain_options(p)
+
+    p = sub.add_parser("finetune", help="adapt an arm to a target over seeds and print test metrics")
+    p.add_argument("--arm", required=True, help="scratch, imagenet, tl, ssl-simclr or ssl-byol")
+    p.add_argument("--target", required=True)
+    p.add_argument("--protocol", default="finetune", help="linear or finetune")
+    p.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
+    p.add_argument("--epochs", type=int, help="default: the profile's linear_epochs or finetune_epochs")
+    p.add_argument("--label-fraction", type=float)
+    p.add_argument("--per-class", type=int)
+    p.add_argument("--imbalance-ratio", type=float)
+    p.add_argument("--minority", type=int)
+    p.add_argument("--max-train-images", type=int)
+    _pretrain_options(p)
+
+    p = sub.add_parser("runs", help="list what the run store (MEDLIB_RUNS, default runs/) holds")
+    p.add_argument("--kind", choices=["pretrain", "adapt"])
+
+    p = sub.add_parser("book", help="execute every chapter with papermill into book/results/ and build the HTML")
+    p.add_argument("--profile", required=True, help="smoke, quick or full")
+    p.add_argument("--only", nargs="+", help="chapter names, e.g. 04_scarcity")
+    p.add_argument("--no-build", action="store_true", help="execute the chapters but skip jupyter-book build")
+
+    p = sub.add_parser("bench", help="images/s of medlib's pre-training against the standard recipe")
+    p.add_argument("--sizes", type=int, nargs="+", default=[28, 64])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--steps", type=int, default=5, help="timed steps per repeat")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--methods", nargs="+", default=["simclr", "byol"])
+    p.add_argument("--out", help="append the results as JSON lines to this file")
+    return parser
+
+
+def _knobs(args) -> dict:
+    knobs = {"profile": args.profile, "size": args.size, "backbone": args.backbone, "stem": args.stem,
+             "sources": args.sources, "pretrain_epochs": args.pretrain_epochs,
+             "pretrain_batch_size": args.pretrain_batch_size, "pretrain_max_images": args.pretrain_max_images,
+             "target": args.target}
+    if getattr(args, "max_train_images", None) is not None:
+        knobs["max_train_images"] = args.max_train_images
+    return knobs
+
+
+def _run(args) -> int:
+    from .profiles import parameters
+
+    if args.command == "pretrain":
+        from .experiment import pretrained
+        from .study import pretrain_config
+
+        P = parameters(**_knobs(args))
+        result = pretrained(pretrain_config(P, args.arm, args.target))
+        print(json.dumps({k: result[k] for k in ("run_dir", "n_images", "seconds", "images_per_s")}, indent=1))
+        print(f"final loss {result['history'][-1]['loss']:.4f}, kNN accuracy {result['history'][-1]['knn_acc']:.3f}")
+    elif args.command == "finetune":
+        from .experiment import run_grid, summarize
+        from .study import adapt_configs
+
+        P = parameters(**_knobs(args), arms=[args.arm], protocols=[args.protocol], seeds=args.seeds,
+                       **({"linear_epochs": args.epochs, "finetune_epochs": args.epochs} if args.epochs else {}))
+        scenario = {k: v for k, v in (("label_fraction", args.label_fraction), ("per_class", args.per_class),
+                                      ("imbalance_ratio", args.imbalance_ratio), ("minority", args.minority))
+                    if v is not None}
+        df = run_grid(adapt_configs(P, args.target, **scenario))
+        print(summarize(df, ["arm", "protocol"]).round(3).to_string(index=False))
+    elif args.command == "runs":
+        from .store import RunStore
+
+        store = RunStore()
+        for row in store.runs(args.kind):
+            c, r = row["config"], row["result"]
+            what = (f"{c['arm']} on {'+'.join(c['sources'])}, {c['epochs']} epochs" if row["kind"] == "pretrain"
+                    else f"{c['arm']} {c['protocol']} -> {c['target']} seed {c['seed']}: AUC {r['test']['auc']:.3f}")
+            print(f"{row['kind']:8s} {row['key']}  {what}")
+        print(f"{len(store.runs(args.kind))} runs in {store.root}")
+    elif args.command == "book":
+        from .runner import run_book
+
+        run_book(parameters(profile=args.profile).profile, args.only, build=not args.no_build)
+    elif args.command == "bench":
+        from .bench import run_benchmark
+
+        run_benchmark(args.sizes, args.batch_size, args.steps, args.repeats, args.methods, args.out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .data import DataError
+    from .pretrain import NonFiniteLoss
+    from .validation import ParameterError
+
+    try:
+        return _run(args)
+    except ParameterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (DataError, NonFiniteLoss) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished runs and the last complete checkpoint are kept in the run store",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,174 @@
+"""The study's unit of work: pre-train once, adapt many times, every result cached in the run store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .adapt import PROTOCOLS, adapt
+from .data import FLAGS, SIZES, ImageSet, load
+from .metrics import METRICS, evaluate, majority_baseline, write_predictions
+from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_problem
+from .pretrain import PRETRAINED_ARMS, PretrainConfig, default_device, load_encoder, pretrain
+from .samplers import imbalance_subset, label_subset
+from .store import RunStore, load_torch, save_torch
+from .validation import ParameterError, check_choice, check_number
+
+ARMS = ("scratch", "imagenet") + PRETRAINED_ARMS
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """One adaptation run: an arm's encoder, a target, a protocol, a scenario and a seed."""
+
+    arm: str
+    target: str
+    protocol: str
+    seed: int = 0
+    size: int = 28
+    backbone: str = "resnet18"
+    stem: str = "imagenet"
+    epochs: int = 20
+    lr: float = 1e-3
+    batch_size: int = 128
+    label_fraction: float | None = None
+    per_class: int | None = None
+    imbalance_ratio: float | None = None
+    minority: int | None = None
+    max_train_images: int | None = None
+    keep_model: bool = False
+    pretrain: PretrainConfig | None = None
+
+    def __post_init__(self):
+        check_choice("arm", self.arm, ARMS)
+        check_choice("target", self.target, FLAGS)
+        check_choice("protocol", self.protocol, PROTOCOLS)
+        check_choice("size", self.size, SIZES)
+        check_choice("backbone", self.backbone, BACKBONES)
+        check_choice("stem", self.stem, STEMS)
+        check_number("seed", self.seed, low=0, integer=True)
+        check_number("epochs", self.epochs, low=1, integer=True)
+        check_number("lr", self.lr, low=0, low_open=True)
+        check_number("batch_size", self.batch_size, low=1, integer=True)
+        if self.label_fraction is not None:
+            check_number("label_fraction", self.label_fraction, low=0, high=1, low_open=True)
+        if self.per_class is not None:
+            check_number("per_class", self.per_class, low=1, integer=True)
+        if self.imbalance_ratio is not None:
+            check_number("imbalance_ratio", self.imbalance_ratio, low=1)
+        if self.max_train_images is not None:
+            check_number("max_train_images", self.max_train_images, low=2, integer=True)
+        if (self.arm in PRETRAINED_ARMS) != (self.pretrain is not None):
+            raise ParameterError(f"arm={self.arm!r} {'needs' if self.arm in PRETRAINED_ARMS else 'takes no'} "
+                                 "pre-training config")
+        if self.pretrain is not None:
+            mismatch = [k for k in ("arm", "size", "backbone", "stem")
+                        if getattr(self.pretrain, k) != getattr(self, k)]
+            if mismatch:
+                raise ParameterError(f"pre-training and adaptation disagree on {', '.join(mismatch)}")
+        if self.arm == "imagenet" and self.stem != "imagenet":
+            raise ParameterError("arm='imagenet' needs stem='imagenet' (torchvision's weights)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pretrained(cfg: PretrainConfig, store: RunStore | None = None, progress: bool = True) -> dict:
+    """The stored pre-training run of ``cfg`` (computed first if missing), with its ``run_dir``."""
+    store = store or RunStore()
+    result = store.cached("pretrain", cfg.to_dict(), lambda run_dir: pretrain(cfg, run_dir, progress=progress))
+    return result | {"run_dir": str(store.path("pretrain", cfg.to_dict()))}
+
+
+def encoder_for(cfg: AdaptConfig, store: RunStore, progress: bool = True) -> torch.nn.Module:
+    if cfg.arm in PRETRAINED_ARMS:
+        return load_encoder(cfg.pretrain, Path(pretrained(cfg.pretrain, store, progress)["run_dir"]))
+    torch.manual_seed(cfg.seed)
+    return backbone(cfg.backbone, cfg.stem, imagenet_weights=cfg.arm == "imagenet")
+
+
+def train_split(cfg: AdaptConfig) -> ImageSet:
+    """The target's train split after the scenario: imbalance, then label scarcity, then the size cap."""
+    train = load(cfg.target, "train", cfg.size)
+    if cfg.imbalance_ratio is not None:
+        train = train.subset(imbalance_subset(train.labels, cfg.imbalance_ratio, cfg.minority, cfg.seed))
+    train = train.subset(label_subset(train.labels, cfg.label_fraction, cfg.per_class, cfg.seed))
+    if cfg.max_train_images is not None and len(train) > cfg.max_train_images:
+        fraction = cfg.max_train_images / len(train)
+        train = train.subset(label_subset(train.labels, fraction, seed=cfg.seed))
+    return train
+
+
+def run_adaptation(cfg: AdaptConfig, store: RunStore | None = None, progress: bool = True) -> dict:
+    """The stored result of one adaptation run: test metrics, majority baseline, history, cost."""
+    store = store or RunStore()
+
+    def compute(run_dir: Path) -> dict:
+        train, val, test = train_split(cfg), load(cfg.target, "val", cfg.size), load(cfg.target, "test", cfg.size)
+        device = default_device()
+        model = Classifier(encoder_for(cfg, store, progress), _n_outputs(cfg))
+        out = adapt(model, cfg.protocol, train, val, test, cfg.epochs, cfg.seed, cfg.lr, cfg.batch_size, device,
+                    progress)
+        if cfg.keep_model:
+            save_torch(model.state_dict(), run_dir / "model.pt")
+        y_true = test.labels.numpy()
+        minority = cfg.minority
+        metrics = evaluate(y_true, out["test_scores"], test.task, minority)
+        write_predictions(out.pop("test_scores"), run_dir, cfg.target, cfg.size, "test", metrics, run_dir.name)
+        return out | {"test": metrics, "n_train": len(train), "train_counts": train.class_counts(),
+                      "majority": majority_baseline(train.labels.numpy(), y_true, test.task,
+                                                    test.n_classes, minority), "device": str(device)}
+
+    return store.cached("adapt", cfg.to_dict(), compute)
+
+
+def load_model(cfg: AdaptConfig, store: RunStore | None = None) -> Classifier:
+    """The adapted model of a ``keep_model=True`` run (run first if missing), in eval mode on the CPU."""
+    if not cfg.keep_model:
+        raise ParameterError("load_model needs a config with keep_model=True")
+    store = store or RunStore()
+    run_adaptation(cfg, store)
+    model = Classifier(backbone(cfg.backbone, cfg.stem), _n_outputs(cfg))
+    model.load_state_dict(load_torch(store.path("adapt", cfg.to_dict()) / "model.pt"))
+    return model.eval()
+
+
+def _n_outputs(cfg: AdaptConfig) -> int:
+    test = load(cfg.target, "test", cfg.size)
+    return test.labels.shape[1] if test.labels.ndim == 2 else test.n_classes
+
+
+def run_grid(configs: list[AdaptConfig], store: RunStore | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run (or read from the store) every config; one row each with its scenario and test metrics.
+
+    An ``imagenet`` run whose weights cannot be downloaded is kept as a row with a ``skipped`` note.
+    """
+    store, rows = store or RunStore(), []
+    for cfg in tqdm(configs, desc="runs", disable=not progress):
+        row = {k: v for k, v in cfg.to_dict().items() if k != "pretrain"}
+        problem = imagenet_weights_problem(cfg.backbone) if cfg.arm == "imagenet" else None
+        if problem:
+            rows.append(row | {"skipped": problem})
+            continue
+        result = run_adaptation(cfg, store, progress=False)
+        rows.append(row | result["test"] | {f"majority_{k}": v for k, v in result["majority"].items()}
+                    | {"val_auc": result["val_auc"], "best_epoch": result["best_epoch"],
+                       "seconds": result["seconds"], "n_train": result["n_train"], "skipped": None})
+    return pd.DataFrame(rows)
+
+
+def summarize(df: pd.DataFrame, by: list[str], metrics=METRICS) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each metric, one row per group (skipped runs left out)."""
+    done = df[df["skipped"].isna()] if "skipped" in df else df
+    grouped = done.groupby(by, sort=False)[list(metrics)]
+    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
+    out["seeds"] = grouped.size()
+    return out.reset_index()
+
+
+def with_scenario(cfg: AdaptConfig, **changes) -> AdaptConfig:
+    return replace(cfg, **changes)

@@ -1,0 +1,250 @@
+"""Pre-training on a source pool: supervised (the transfer-learning arm) and self-supervised (SimCLR, BYOL).
+
+Every arm sees exactly the same source images. Views are drawn in batches on the training device
+(:mod:`medlib.augment`); the loop checkpoints every epoch, resumes from the last complete checkpoint, and
+randomness is derived from ``(seed, epoch)`` so that a resumed run ends with the same weights.
+SimCLR: Chen et al., ICML 2020. BYOL: Grill et al., NeurIPS 2020. Losses, heads, momentum update and
+schedules come from lightly (Susmelj et al., 2020).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from lightly.loss import NegativeCosineSimilarity, NTXentLoss
+from lightly.models.utils import deactivate_requires_grad, update_momentum
+from lightly.utils.benchmarking import knn_predict
+from lightly.utils.scheduler import cosine_schedule
+from torch import nn
+from tqdm.auto import tqdm
+
+from .augment import BYOL_VIEWS, SIMCLR_VIEW, SUPERVISED_VIEW, to_float
+from .data import FLAGS, SIZES, ImageSet, source_pool
+from .models import BACKBONES, STEMS, backbone, byol_heads, simclr_head
+from .store import CorruptFile, load_torch, save_torch
+from .validation import check_choice, check_choices, check_number
+
+PRETRAINED_ARMS = ("tl", "ssl-simclr", "ssl-byol")
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that changes a pre-trained encoder; its hash keys the run store."""
+
+    arm: str
+    sources: tuple[str, ...]
+    targets: tuple[str, ...] = ()
+    size: int = 28
+    backbone: str = "resnet18"
+    stem: str = "imagenet"
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 0.06
+    weight_decay: float = 5e-4
+    max_images: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        check_choice("arm", self.arm, PRETRAINED_ARMS)
+        object.__setattr__(self, "sources", check_choices("sources", self.sources, FLAGS))
+        object.__setattr__(self, "targets", check_choices("targets", self.targets, FLAGS, allow_empty=True))
+        check_choice("size", self.size, SIZES)
+        check_choice("backbone", self.backbone, BACKBONES)
+        check_choice("stem", self.stem, STEMS)
+        check_number("epochs", self.epochs, low=1, integer=True)
+        check_number("batch_size", self.batch_size, low=2, integer=True)
+        check_number("lr", self.lr, low=0, low_open=True)
+        check_number("weight_decay", self.weight_decay, low=0)
+        if self.max_images is not None:
+            check_number("max_images", self.max_images, low=2, integer=True)
+        check_number("seed", self.seed, low=0, integer=True)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Supervised(nn.Module):
+    """Cross-entropy over the pool's union label space: the transfer-learning (TL) arm."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int):
+        super().__init__()
+        self.encoder, self.head = encoder, nn.Linear(encoder.feature_dim, n_classes)
+
+    def loss(self, images, labels, g):
+        return F.cross_entropy(self.head(self.encoder(SUPERVISED_VIEW(images, g))), labels)
+
+    def after_step(self, step, total):
+        pass
+
+
+class SimCLR(nn.Module):
+    """NT-Xent between two views of each image (Chen et al., ICML 2020)."""
+
+    def __init__(self, encoder: nn.Module, temperature: float = 0.5):
+        super().__init__()
+        self.encoder, self.projection = encoder, simclr_head(encoder.feature_dim)
+        self.criterion = NTXentLoss(temperature=temperature)
+
+    def loss(self, images, labels, g):
+        views = torch.cat([SIMCLR_VIEW(images, g), SIMCLR_VIEW(images, g)])
+        z0, z1 = self.projection(self.encoder(views)).chunk(2)
+        return self.criterion(z0, z1)
+
+    def after_step(self, step, total):
+        pass
+
+
+class BYOL(nn.Module):
+    """An online network predicts a momentum target network's projection (Grill et al., NeurIPS 2020)."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.projection, self.prediction = byol_heads(encoder.feature_dim)
+        self.encoder_momentum = copy.deepcopy(encoder)
+        self.projection_momentum = copy.deepcopy(self.projection)
+        deactivate_requires_grad(self.encoder_momentum)
+        deactivate_requires_grad(self.projection_momentum)
+        self.criterion = NegativeCosineSimilarity()
+
+    def loss(self, images, labels, g):
+        views = torch.cat([BYOL_VIEWS[0](images, g), BYOL_VIEWS[1](images, g)])
+        p0, p1 = self.prediction(self.projection(self.encoder(views))).chunk(2)
+        with torch.no_grad():
+            z0, z1 = self.projection_momentum(self.encoder_momentum(views)).chunk(2)
+        return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
+
+    def after_step(self, step, total):
+        m = cosine_schedule(step, total, 0.99, 1.0)
+        update_momentum(self.encoder, self.encoder_momentum, m)
+        update_momentum(self.projection, self.projection_momentum, m)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; plain float32 on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+@torch.no_grad()
+def features(encoder: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
+    """Encoder features of uint8 images in large batches (eval mode), as float32 on ``device``."""
+    was_training = encoder.training
+    encoder.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        with autocast(device):
+            out.append(encoder(to_float(images[i:i + batch_size].to(device))).float())
+    encoder.train(was_training)
+    return torch.cat(out)
+
+
+def knn_accuracy(encoder, bank: ImageSet, queries: ImageSet, device, k: int = 20) -> float:
+    """Weighted kNN accuracy (Wu et al., CVPR 2018) of held-out source images against the pool."""
+    f_bank = F.normalize(features(encoder, bank.images, device), dim=1)
+    f_query = F.normalize(features(encoder, queries.images, device), dim=1)
+    pred = knn_predict(f_query, f_bank.T, bank.labels.to(device), bank.n_classes, knn_k=min(k, len(bank)))
+    return (pred[:, 0].cpu() == queries.labels).float().mean().item()
+
+
+def build_method(cfg: PretrainConfig, n_classes: int) -> nn.Module:
+    torch.manual_seed(cfg.seed)
+    encoder = backbone(cfg.backbone, cfg.stem)
+    if cfg.arm == "tl":
+        return Supervised(encoder, n_classes)
+    return SimCLR(encoder) if cfg.arm == "ssl-simclr" else BYOL(encoder)
+
+
+def pools(cfg: PretrainConfig, knn_images: int = 2000) -> tuple[ImageSet, ImageSet, ImageSet]:
+    """(pool, kNN bank, kNN queries): the source train pool, a seeded subset of it, held-out source val images."""
+    pool = source_pool(cfg.sources, cfg.size, cfg.targets, "train", cfg.max_images, cfg.seed)
+    held_out = source_pool(cfg.sources, cfg.size, cfg.targets, "val", knn_images // 2, cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    bank = pool.subset(torch.randperm(len(pool), generator=g)[:knn_images])
+    return pool, bank, held_out
+
+
+def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = None, progress: bool = True) -> dict:
+    """Pre-train the encoder of ``cfg`` into ``run_dir/encoder.pt``; return the run's history and cost."""
+    device = device or default_device()
+    run_dir = Path(run_dir)
+    pool, bank, held_out = pools(cfg)
+    method = build_method(cfg, pool.n_classes).to(device)
+    bs = min(cfg.batch_size, len(pool))
+    lr = cfg.lr * bs / 256
+    optimizer = torch.optim.SGD(method.parameters(), lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    start, history = _resume(run_dir / "checkpoint.pt", method, optimizer)
+    images, labels = pool.images.to(device), pool.labels.to(device)
+    steps = len(pool) // bs
+    total = steps * cfg.epochs
+    bar = tqdm(total=total, initial=start * steps, desc=f"pretrain {cfg.arm}", disable=not progress, unit="step")
+    for epoch in range(start, cfg.epochs):
+        g = torch.Generator(device).manual_seed(cfg.seed * 100_003 + epoch)
+        order = torch.randperm(len(pool), generator=g, device=device)
+        method.train()
+        loss_sum, t0 = torch.zeros((), device=device), time.perf_counter()
+        for i in range(steps):
+            step = epoch * steps + i
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_schedule(step, total, lr, 0.0)
+            idx = order[i * bs:(i + 1) * bs]
+            with autocast(device):
+                loss = method.loss(images[idx], labels[idx], g)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            method.after_step(step, total)
+            loss_sum += loss.detach()
+            if progress and (i % 10 == 9 or i == steps - 1):
+                bar.update(10 if i % 10 == 9 else (i % 10) + 1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{(i + 1) * bs / (time.perf_counter() - t0):.0f}")
+        epoch_loss = (loss_sum / steps).item()
+        seconds = time.perf_counter() - t0
+        if not math.isfinite(epoch_loss):
+            raise NonFiniteLoss(f"{cfg.arm} pre-training loss became {epoch_loss} in epoch {epoch + 1}; "
+                                f"the last good checkpoint ({run_dir / 'checkpoint.pt'}) is kept; lower lr={cfg.lr}?")
+        history.append({"epoch": epoch + 1, "loss": epoch_loss, "seconds": seconds,
+                        "images_per_s": steps * bs / seconds,
+                        "knn_acc": knn_accuracy(method.encoder, bank, held_out, device)})
+        save_torch({"epoch": epoch + 1, "method": method.state_dict(), "optimizer": optimizer.state_dict(),
+                    "history": history}, run_dir / "checkpoint.pt")
+    bar.close()
+    save_torch(method.encoder.state_dict(), run_dir / "encoder.pt")
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return {"history": history, "n_images": len(pool), "classes": list(pool.classes), "dropped": pool.dropped,
+            "seconds": sum(h["seconds"] for h in history), "device": str(device),
+            "images_per_s": steps * bs * len(history) / max(1e-9, sum(h["seconds"] for h in history))}
+
+
+def _resume(path: Path, method: nn.Module, optimizer) -> tuple[int, list]:
+    """Load the last complete checkpoint; a damaged one is reported, deleted and never loaded."""
+    if not path.exists():
+        return 0, []
+    try:
+        state = load_torch(path)
+        method.load_state_dict(state["method"])
+        optimizer.load_state_dict(state["optimizer"])
+        return state["epoch"], state["history"]
+    except (CorruptFile, KeyError, RuntimeError) as e:
+        print(f"checkpoint {path} is damaged ({e}); starting this pre-training again")
+        path.unlink()
+        return 0, []
+
+
+def load_encoder(cfg: PretrainConfig, run_dir: Path) -> nn.Module:
+    encoder = backbone(cfg.backbone, cfg.stem)
+    encoder.load_state_dict(load_torch(Path(run_dir) / "encoder.pt"))
+    return encoder

@@ -1,0 +1,119 @@
+"""Profiles (smoke, quick, full) and the notebook parameters ("knobs") they set.
+
+Every chapter's parameters cell lists the knobs it uses with ``None`` meaning "the profile's value";
+:func:`parameters` merges them with the profile, validates every value before any work starts, and refuses
+names that are not knobs (e.g. a misspelt ``papermill -p`` name).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import types
+from functools import partial
+
+from .adapt import PROTOCOLS
+from .data import FLAGS, SIZES
+from .experiment import ARMS
+from .models import BACKBONES, STEMS
+from .validation import (ParameterError, check_choice, check_choices, check_number, check_numbers,
+                         check_sequence)
+
+OFFLINE_FLAGS = ("breastmnist", "pneumoniamnist", "retinamnist")
+FULL_FLAGS = ("pathmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist", "breastmnist",
+              "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")
+
+_COMMON = dict(size=28, backbone="resnet18", stem="imagenet", arms=list(ARMS), protocols=list(PROTOCOLS),
+               target="breastmnist", sources=None, minority=None, per_class=None)
+
+PROFILES = {
+    # seconds per notebook: real offline data, tiny subsets, one epoch (CI and nbval)
+    "smoke": _COMMON | dict(
+        targets=["breastmnist"], seeds=[0], source_flags=list(OFFLINE_FLAGS),
+        pretrain_epochs=1, pretrain_max_images=256, pretrain_batch_size=64,
+        finetune_epochs=1, linear_epochs=5, max_train_images=128,
+        label_fractions=[0.1, 1.0], imbalance_ratios=[1, 10], severities=[1, 3],
+        source_pools=[["pneumoniamnist"], ["retinamnist"]], n_images=4),
+    # the real study on a 2-core CPU with the offline files
+    "quick": _COMMON | dict(
+        targets=list(OFFLINE_FLAGS), seeds=[0, 1, 2], source_flags=list(OFFLINE_FLAGS),
+        pretrain_epochs=10, pretrain_max_images=2000, pretrain_batch_size=256,
+        finetune_epochs=10, linear_epochs=100, max_train_images=1000,
+        label_fractions=[0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20], severities=[1, 3, 5],
+        source_pools=[["pneumoniamnist"], ["retinamnist"], ["pneumoniamnist", "retinamnist"]], n_images=8),
+    # paper scale on a GPU: MedMNIST's large sets as sources (downloads), 64 px, the small-input stem
+    "full": _COMMON | dict(
+        size=64, stem="cifar",
+        targets=["breastmnist", "pneumoniamnist", "retinamnist", "dermamnist", "bloodmnist", "organcmnist"],
+        seeds=[0, 1, 2], source_flags=list(FULL_FLAGS),
+        pretrain_epochs=100, pretrain_max_images=None, pretrain_batch_size=512,
+        finetune_epochs=100, linear_epochs=200, max_train_images=None,
+        label_fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20, 50],
+        severities=[1, 2, 3, 4, 5],
+        source_pools=[["pneumoniamnist"], ["retinamnist", "dermamnist"], ["octmnist", "pneumoniamnist"],
+                      ["pathmnist", "bloodmnist", "dermamnist"]], n_images=8),
+}
+
+
+def _optional(check, name, value):
+    return None if value is None else check(name, value)
+
+
+def _flag_lists(name, value):
+    for pool in check_sequence(name, value):
+        check_choices(name, pool, FLAGS)
+    return value
+
+
+_int = partial(check_number, integer=True)
+KNOBS = {
+    "profile": partial(check_choice, allowed=PROFILES),
+    "size": partial(check_choice, allowed=SIZES),
+    "backbone": partial(check_choice, allowed=BACKBONES),
+    "stem": partial(check_choice, allowed=STEMS),
+    "target": partial(check_choice, allowed=FLAGS),
+    "targets": partial(check_choices, allowed=FLAGS),
+    "sources": partial(_optional, partial(check_choices, allowed=FLAGS)),
+    "source_flags": partial(check_choices, allowed=FLAGS),
+    "source_pools": _flag_lists,
+    "arms": partial(check_choices, allowed=ARMS),
+    "protocols": partial(check_choices, allowed=PROTOCOLS),
+    "seeds": partial(check_numbers, low=0, integer=True),
+    "pretrain_epochs": partial(_int, low=1),
+    "pretrain_max_images": partial(_optional, partial(_int, low=2)),
+    "pretrain_batch_size": partial(_int, low=2),
+    "finetune_epochs": partial(_int, low=1),
+    "linear_epochs": partial(_int, low=1),
+    "max_train_images": partial(_optional, partial(_int, low=2)),
+    "label_fractions": partial(check_numbers, low=0, high=1, low_open=True),
+    "per_class": partial(_optional, partial(_int, low=1)),
+    "imbalance_ratios": partial(check_numbers, low=1),
+    "minority": partial(_optional, partial(_int, low=0)),
+    "severities": partial(check_numbers, low=1, high=5, integer=True),
+    "n_images": partial(_int, low=1, high=64),
+}
+_IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def default_profile() -> str:
+    return os.environ.get("MEDLIB_PROFILE", "smoke")
+
+
+def parameters(namespace: dict | None = None, **given) -> types.SimpleNamespace:
+    """Merge a chapter's knobs (a notebook's ``globals()`` and/or keywords) with their profile's values.
+
+    Knobs left at ``None`` take the profile's value. Raises :class:`ParameterError` for an unknown name,
+    an unknown profile, or a bad value, naming it and what is allowed.
+    """
+    given = {k: v for k, v in (namespace or {}).items()
+             if not k.startswith("_") and k not in _IPYTHON and not isinstance(v, types.ModuleType)
+             and not callable(v)} | given
+    unknown = sorted(set(given) - set(KNOBS))
+    if unknown:
+        raise ParameterError(f"unknown parameter {', '.join(map(repr, unknown))}; "
+                             f"the knobs are: {', '.join(KNOBS)}")
+    profile = KNOBS["profile"]("profile", given.get("profile") or default_profile())
+    values = PROFILES[profile] | {k: v for k, v in given.items() if v is not None} | {"profile": profile}
+    for name, value in values.items():
+        KNOBS[name](name, value)
+    return types.SimpleNamespace(**values, started=time.time(), given=sorted(given))

@@ -1,0 +1,75 @@
+"""Seeded scenario samplers over a train split: label scarcity and class imbalance.
+
+Both return sorted indices into the split; val and test splits are never resampled.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .validation import ParameterError, check_number
+
+
+def _single_label(labels: torch.Tensor) -> None:
+    if labels.ndim != 1:
+        raise ParameterError("scenario samplers need single-label targets; this dataset is multi-label")
+
+
+def _pick(index: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    return index[torch.randperm(len(index), generator=generator)[:n]]
+
+
+def label_subset(labels: torch.Tensor, label_fraction: float | None = None, per_class: int | None = None,
+                 seed: int = 0) -> torch.Tensor:
+    """Stratified labelled subset: ``label_fraction`` of every class, or ``per_class`` images per class.
+
+    Every class keeps at least one image. With neither argument, all indices are returned.
+    """
+    _single_label(labels)
+    if label_fraction is not None and per_class is not None:
+        raise ParameterError("give label_fraction or per_class, not both")
+    if label_fraction is None and per_class is None:
+        return torch.arange(len(labels))
+    if label_fraction is not None:
+        check_number("label_fraction", label_fraction, low=0, high=1, low_open=True)
+    else:
+        check_number("per_class", per_class, low=1, integer=True)
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in torch.unique(labels):
+        index = torch.nonzero(labels == c).flatten()
+        n = round(label_fraction * len(index)) if label_fraction is not None else per_class
+        chosen.append(_pick(index, max(1, min(n, len(index))), g))
+    return torch.cat(chosen).sort().values
+
+
+def imbalance_subset(labels: torch.Tensor, imbalance_ratio: float, minority: int | None = None,
+                     seed: int = 0) -> torch.Tensor:
+    """Resample a train split so that ``majority : minority = imbalance_ratio : 1``.
+
+    ``minority`` defaults to the rarest class. The minority class is cut to ``largest other class /
+    ratio`` images (at least one); if it has too few images for that, the other classes are cut to
+    ``ratio x minority`` instead. Other classes keep their relative sizes otherwise.
+    """
+    _single_label(labels)
+    check_number("imbalance_ratio", imbalance_ratio, low=1)
+    counts = torch.bincount(labels)
+    present = torch.nonzero(counts).flatten().tolist()
+    if len(present) < 2:
+        raise ParameterError("imbalance_ratio needs at least two classes in the train split")
+    if minority is None:
+        minority = min(present, key=lambda c: (counts[c].item(), c))
+    elif minority not in present:
+        raise ParameterError(f"minority={minority!r} is not allowed; choose one of the classes {present}")
+    majority = max(counts[c].item() for c in present if c != minority)
+    if counts[minority].item() * imbalance_ratio >= majority:
+        n_minority, cap = max(1, int(majority / imbalance_ratio)), majority
+    else:
+        n_minority = counts[minority].item()
+        cap = int(n_minority * imbalance_ratio)
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in present:
+        index = torch.nonzero(labels == c).flatten()
+        chosen.append(_pick(index, n_minority if c == minority else min(len(index), cap), g))
+    return torch.cat(chosen).sort().values

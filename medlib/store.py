@@ -1,0 +1,114 @@
+"""The run store: every expensive result on disk, keyed by a hash of everything that changes it.
+
+Layout: ``<root>/<kind>/<key>/`` with ``config.json``, ``result.json`` (written last: a run counts only
+when it exists) and any artefacts (weights, checkpoints, prediction CSVs). Writes go to a temporary file
+that is renamed into place; a per-run file lock makes concurrent chapters compute a config once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+
+from . import __version__
+
+
+class CorruptFile(RuntimeError):
+    """A stored file fails its checksum or cannot be parsed."""
+
+
+def canonical(config: dict) -> str:
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def run_key(kind: str, config: dict) -> str:
+    """sha256 of the kind, the canonical config and medlib's version (first 16 hex digits)."""
+    text = canonical({"kind": kind, "config": config, "medlib": __version__})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True, default=str).encode())
+
+
+def save_torch(obj, path: Path) -> None:
+    """``torch.save`` with a sha256 header, written atomically."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    payload = buffer.getvalue()
+    atomic_write(path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+
+
+def load_torch(path: Path):
+    """Load what :func:`save_torch` wrote; raise :class:`CorruptFile` if it was damaged."""
+    data = Path(path).read_bytes()
+    digest, _, payload = data.partition(b"\n")
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        raise CorruptFile(f"{path} fails its checksum")
+    return torch.load(io.BytesIO(payload), weights_only=False)
+
+
+class RunStore:
+    """Results of pre-training and adaptation runs under ``root`` (``MEDLIB_RUNS``, default ``runs/``)."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root if root is not None else os.environ.get("MEDLIB_RUNS", "runs"))
+
+    def path(self, kind: str, config: dict) -> Path:
+        return self.root / kind / run_key(kind, config)
+
+    def get(self, kind: str, config: dict) -> dict | None:
+        result = self.path(kind, config) / "result.json"
+        if not result.exists():
+            return None
+        try:
+            return json.loads(result.read_text())
+        except json.JSONDecodeError:
+            return None
+
+    def cached(self, kind: str, config: dict, compute: Callable[[Path], dict]) -> dict:
+        """The stored result for ``config``, or ``compute(run_dir)`` stored first (once, under a lock)."""
+        result = self.get(kind, config)
+        if result is not None:
+            return result
+        run_dir = self.path(kind, config)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(run_dir / ".lock")):
+            result = self.get(kind, config)
+            if result is None:
+                write_json(run_dir / "config.json", {"kind": kind, "medlib": __version__, "config": config})
+                result = compute(run_dir)
+                write_json(run_dir / "result.json", result)
+        return result
+
+    def runs(self, kind: str | None = None) -> list[dict]:
+        """One row per finished run: kind, key, config and result."""
+        rows = []
+        for result in sorted(self.root.glob(f"{kind or '*'}/*/result.json")):
+            config = json.loads((result.parent / "config.json").read_text())
+            rows.append({"kind": result.parent.parent.name, "key": result.parent.name,
+                         "config": config["config"], "result": json.loads(result.read_text())})
+        return rows
