@@ -1,0 +1,74 @@
+"""The book runner on tiny throw-away notebooks, and the provenance table."""
+
+import re
+import time
+
+import nbformat
+import pytest
+
+from medlib.provenance import provenance
+from medlib.runner import ChapterFailed, chapters, run_book, run_chapter
+from medlib.validation import ParameterError
+
+
+def write_notebook(path, *sources):
+    """A notebook whose first cell is the tagged parameters cell, followed by ``sources``."""
+    params = nbformat.v4.new_code_cell('profile = "smoke"\nn = 1', metadata={"tags": ["parameters"]})
+    cells = [params] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                         "display_name": "Python 3"}})
+    nbformat.write(nb, path)
+
+
+def outputs_text(path):
+    nb = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_run_chapter_injects_parameters_and_profile(tmp_path):
+    write_notebook(tmp_path / "01_ok.ipynb", 'import os\nprint(profile, n, os.environ["MEDLIB_PROFILE"])')
+    out = run_chapter("01_ok", "quick", {"n": 3}, output_dir=tmp_path / "out", notebooks_dir=tmp_path)
+    assert out == tmp_path / "out" / "01_ok.ipynb"
+    assert "quick 3 quick" in outputs_text(out)
+
+
+def test_unknown_parameter_is_refused_before_execution(tmp_path):
+    write_notebook(tmp_path / "01_ok.ipynb", "print(n)")
+    with pytest.raises(ParameterError, match=r"no parameter bogus; allowed: profile, n$"):
+        run_chapter("01_ok", "smoke", {"bogus": 1}, output_dir=tmp_path / "out", notebooks_dir=tmp_path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_failing_cell_raises_chapter_failed_and_later_chapters_do_not_run(tmp_path, capsys):
+    write_notebook(tmp_path / "01_ok.ipynb", "print(n)")
+    write_notebook(tmp_path / "02_bad.ipynb", 'raise ValueError("boom")')
+    write_notebook(tmp_path / "03_after.ipynb", "print(n)")
+    with pytest.raises(ChapterFailed, match="chapter 02_bad failed: ValueError: boom") as err:
+        run_book("smoke", build=False, output_dir=tmp_path / "out", notebooks_dir=tmp_path)
+    assert (err.value.chapter, err.value.ename, err.value.evalue) == ("02_bad", "ValueError", "boom")
+    assert "ValueError" in err.value.traceback
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["01_ok.ipynb", "02_bad.ipynb"]
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\[1/3\] 01_ok \(smoke\) \.\.\. done in \d+\.\d s", lines[0])
+    assert re.fullmatch(r"\[2/3\] 02_bad \(smoke\) \.\.\. FAILED after \d+\.\d s", lines[1])
+
+
+def test_only_and_profile_are_checked(tmp_path):
+    for name in ("01_a", "02_b"):
+        write_notebook(tmp_path / f"{name}.ipynb")
+    assert chapters(tmp_path) == ["01_a", "02_b"]
+    with pytest.raises(ParameterError, match="unknown chapter 03_c; choose from: 01_a, 02_b"):
+        run_book("smoke", only=["03_c"], build=False, notebooks_dir=tmp_path)
+    with pytest.raises(ParameterError, match="profile='huge' is not allowed; choose one of: smoke, quick, full"):
+        run_book("huge", build=False, notebooks_dir=tmp_path)
+
+
+def test_provenance_lists_its_items():
+    table = provenance({"profile": "smoke", "seeds": [0, 1]}, time.time() - 2)
+    assert list(table.columns) == ["item", "value"]
+    values = dict(zip(table["item"], table["value"]))
+    assert list(values) == ["profile", "parameters", "medlib version", "git commit", "device", "torch version",
+                            "wall time"]
+    assert values["profile"] == "smoke" and values["parameters"] == "seeds=[0, 1]"
+    assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?|unknown", values["git commit"])
+    assert re.fullmatch(r"\d+\.\d s", values["wall time"]) and float(values["wall time"][:-2]) >= 2
