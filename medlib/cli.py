@@ -118,8 +118,11 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from subprocess import CalledProcessError
+
     from .data import DataError
     from .pretrain import NonFiniteLoss
+    from .runner import ChapterFailed
     from .validation import ParameterError
 
     try:
@@ -127,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (DataError, NonFiniteLoss) as e:
+    except (DataError, NonFiniteLoss, ChapterFailed) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except CalledProcessError as e:
+        print(f"error: {' '.join(map(str, e.cmd))} failed with exit code {e.returncode}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: finished runs and the last complete checkpoint are kept in the run store",

@@ -1,0 +1,37 @@
+import pytest
+
+from medlib.profiles import PROFILES, parameters
+from medlib.validation import ParameterError
+
+
+def test_profile_values_fill_unset_knobs():
+    P = parameters({"profile": "quick", "seeds": [5], "targets": None})
+    assert P.seeds == [5] and P.targets == PROFILES["quick"]["targets"]
+
+
+def test_profile_defaults_to_the_environment(monkeypatch):
+    monkeypatch.setenv("MEDLIB_PROFILE", "quick")
+    assert parameters({}).profile == "quick"
+
+
+@pytest.mark.parametrize("given, words", [
+    (dict(profile="fast"), ["profile", "'fast'", "smoke, quick, full"]),
+    (dict(seeds=[]), ["seeds", "empty"]),
+    (dict(label_fractions=[0.5, 1.5]), ["label_fractions", "1.5", "<= 1"]),
+    (dict(imbalance_ratios=[0.5]), ["imbalance_ratios", "0.5", "1 <="]),
+    (dict(arms=["scratch", "moco"]), ["arms", "'moco'", "ssl-simclr"]),
+    (dict(target="mnist"), ["target", "'mnist'", "breastmnist"]),
+    (dict(size=32), ["size", "32", "28, 64, 128, 224"]),
+    (dict(seeds=0), ["seeds", "must be a list"]),
+    (dict(learning_rate=0.1), ["unknown parameter", "'learning_rate'"]),
+])
+def test_bad_knobs_give_one_clear_line(given, words):
+    with pytest.raises(ParameterError) as e:
+        parameters(given)
+    assert "\n" not in str(e.value) and all(w in str(e.value) for w in words)
+
+
+def test_notebook_namespace_ignores_modules_and_ipython_names():
+    import os
+    P = parameters({"os": os, "In": [], "_": None, "profile": "smoke", "seeds": None})
+    assert P.profile == "smoke" and P.seeds == PROFILES["smoke"]["seeds"]
