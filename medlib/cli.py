@@ -21,8 +21,15 @@ def _pretrain_options(p: argparse.ArgumentParser) -> None:
                    "every option not given")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line on stderr (exit code 2), not a usage wall."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m medlib", description=(
+    parser = _Parser(prog="python -m medlib", description=(
         "Transfer learning versus self-supervised pre-training on MedMNIST (Zhao et al., arXiv:2407.05592)."))
     parser.add_argument("--version", action="version", version=f"medlib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
