@@ -1,0 +1,213 @@
+"""How far a source pool is from a target, measured on features, and what that distance does to each arm.
+
+Two distances between the source pool's images and the target's train images, both on the 512-d features
+of one fixed **reference encoder**: the scratch-initialised ResNet-18 of seed 0 (exactly the encoder the
+``scratch`` arm starts from with seed 0; BatchNorm in eval mode). A random, untrained encoder is used on
+purpose: it is the same for every pool and every arm, so the distance describes the data and not what a
+pre-training learned from it, and it needs no download. Random convolutional features keep low-level
+statistics (intensity, texture, colour) that tell modalities apart.
+
+- **Fréchet distance** between Gaussians fitted to the two feature sets (Heusel et al., "GANs trained by a
+  two time-scale update rule converge to a local Nash equilibrium", NeurIPS 2017; the FID without Inception):
+  ``|mu_s - mu_t|^2 + tr(S_s + S_t - 2 (S_s S_t)^(1/2))``.
+- **MMD** with a Gaussian (RBF) kernel, unbiased estimate of MMD^2, bandwidth by the median heuristic
+  (Gretton et al., "A kernel two-sample test", JMLR 13, 2012).
+
+Both are estimated from the same number of images per set (seeded subsets), since the Fréchet distance's
+bias depends on it; compare distances only within one table.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+import torch
+from medmnist.info import INFO
+
+from .data import load, source_pool
+from .experiment import run_grid, summarize
+from .models import backbone
+from .plots import ARM_COLOURS, ARMS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label
+from .pretrain import PRETRAINED_ARMS, default_device, features
+from .study import adapt_configs, pretrain_config
+
+# imaging modality of each MedMNIST 2D dataset (MedMNIST v2, Table 1)
+MODALITY = {
+    "pathmnist": "colon pathology", "chestmnist": "chest X-ray", "dermamnist": "dermatoscopy",
+    "octmnist": "retinal OCT", "pneumoniamnist": "chest X-ray", "retinamnist": "fundus camera",
+    "breastmnist": "breast ultrasound", "bloodmnist": "blood cell microscopy",
+    "tissuemnist": "kidney cortex microscopy", "organamnist": "abdominal CT", "organcmnist": "abdominal CT",
+    "organsmnist": "abdominal CT",
+}
+
+
+def colour(flag: str) -> str:
+    return "colour" if INFO[flag]["n_channels"] == 3 else "grey"
+
+
+def relation(pool, target: str) -> str:
+    """How a pool relates to a target: same or other modality (or mixed), and grey vs colour."""
+    same = [MODALITY[f] == MODALITY[target] for f in pool]
+    modality = "same modality" if all(same) else "other modality" if not any(same) else "mixed modality"
+    colours = {colour(f) for f in pool}
+    tone = colours.pop() if len(colours) == 1 else "grey + colour"
+    return f"{modality}, {tone} (target: {colour(target)})"
+
+
+def reference_encoder(name: str = "resnet18", stem: str = "imagenet", seed: int = 0) -> torch.nn.Module:
+    """The fixed encoder the distances are measured with: the scratch arm's initial encoder for ``seed``."""
+    torch.manual_seed(seed)
+    return backbone(name, stem).eval()
+
+
+def frechet_distance(a, b) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets ``a`` and ``b`` (rows are samples).
+
+    The trace of the matrix square root is computed as the sum of the square roots of the eigenvalues of
+    ``S_a^(1/2) S_b S_a^(1/2)`` (symmetric, so ``eigh`` is exact and stable), in float64.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)
+    value = ((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(max(value, 0.0))
+
+
+def _sq_dists(x, y):
+    return np.clip((x ** 2).sum(1)[:, None] + (y ** 2).sum(1)[None, :] - 2 * x @ y.T, 0, None)
+
+
+def mmd_rbf(a, b, bandwidth: float | None = None) -> float:
+    """Unbiased MMD^2 with the kernel ``exp(-|x - y|^2 / (2 bandwidth^2))``; ``bandwidth`` defaults to the
+    median distance between all pooled samples (the median heuristic)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("MMD needs at least two samples per set")
+    d_aa, d_bb, d_ab = _sq_dists(a, a), _sq_dists(b, b), _sq_dists(a, b)
+    if bandwidth is None:
+        pooled = np.concatenate([d_aa[np.triu_indices(len(a), 1)], d_bb[np.triu_indices(len(b), 1)], d_ab.ravel()])
+        bandwidth = float(np.sqrt(np.median(pooled))) or 1.0
+    k_aa, k_bb, k_ab = (np.exp(-d / (2 * bandwidth ** 2)) for d in (d_aa, d_bb, d_ab))
+    m, n = len(a), len(b)
+    value = ((k_aa.sum() - np.trace(k_aa)) / (m * (m - 1)) + (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1))
+             - 2 * k_ab.mean())
+    return float(value)
+
+
+def _sample(images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return images[torch.randperm(len(images), generator=g)[:n].sort().values]
+
+
+def pool_images(P: types.SimpleNamespace, target: str, pool) -> torch.Tensor:
+    """Exactly the source images every arm pre-trains on for ``pool`` (the pre-training config's subset)."""
+    cfg = pretrain_config(P, "tl", target, pool)
+    return source_pool(cfg.sources, cfg.size, cfg.targets, "train", cfg.max_images, cfg.seed).images
+
+
+def distances(P: types.SimpleNamespace, target: str, pools, n_max: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """One row per source pool: its modality relation to ``target``, its size, and the Fréchet distance
+    and MMD^2 between its images and the target's train images on the reference encoder's features.
+
+    Every set is subsampled (seeded) to the same ``n`` = min(smallest pool, target train split, ``n_max``).
+    """
+    device = default_device()
+    encoder = reference_encoder(P.backbone, P.stem).to(device)
+    target_images = load(target, "train", P.size).images
+    pooled = {tuple(pool): pool_images(P, target, pool) for pool in pools}
+    n = min([len(target_images), n_max] + [len(x) for x in pooled.values()])
+    f_target = features(encoder, _sample(target_images, n, seed), device).cpu().numpy()
+    rows = []
+    for pool, images in pooled.items():
+        f_pool = features(encoder, _sample(images, n, seed), device).cpu().numpy()
+        rows.append({"pool": "+".join(pool), "relation": relation(pool, target),
+                     "modalities": ", ".join(dict.fromkeys(MODALITY[f] for f in pool)), "pool_images": len(images),
+                     "n": n, "frechet": frechet_distance(f_pool, f_target), "mmd2": mmd_rbf(f_pool, f_target)})
+    return pd.DataFrame(rows)
+
+
+def domain_grid(P: types.SimpleNamespace, target: str, pools, progress: bool = False) -> pd.DataFrame:
+    """Run (or read from the store) every pre-trained arm of ``P.arms`` pre-trained on each pool, and the
+    arms without pre-training (scratch, imagenet) once; every protocol and seed of ``P``.
+
+    A :func:`medlib.experiment.run_grid` frame with a ``pool`` column (empty for the arms without one).
+    """
+    pretrained_arms = [a for a in P.arms if a in PRETRAINED_ARMS]
+    other_arms = [a for a in P.arms if a not in PRETRAINED_ARMS]
+    frames = []
+    if other_arms:
+        frames.append(run_grid(adapt_configs(P, target, arms=other_arms), progress=progress).assign(pool=None))
+    for pool in pools:
+        if pretrained_arms:
+            frames.append(run_grid(adapt_configs(P, target, arms=pretrained_arms, sources=pool), progress=progress)
+                          .assign(pool="+".join(pool)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def gains(df: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
+    """Each pre-trained arm's mean ``metric`` per pool and protocol minus the scratch arm's (same protocol).
+
+    ``df`` is a :func:`medlib.experiment.run_grid` frame with a ``pool`` column for the pre-trained arms'
+    rows (scratch rows have none). Seeds are averaged first; ``gain_std`` is the spread over seeds of the
+    arm's metric (the scratch mean taken as fixed).
+    """
+    done = df[df["skipped"].isna()] if "skipped" in df else df
+    scratch = summarize(done[done["arm"] == "scratch"], ["target", "protocol"], metrics=[metric])
+    scratch = scratch.set_index(["target", "protocol"])[f"{metric}_mean"].rename("scratch")
+    arms = summarize(done[done["arm"].isin(PRETRAINED_ARMS)], ["target", "pool", "arm", "protocol"], metrics=[metric])
+    out = arms.join(scratch, on=["target", "protocol"])
+    out["gain"] = out[f"{metric}_mean"] - out["scratch"]
+    out = out.rename(columns={f"{metric}_std": "gain_std"})
+    return out[["target", "pool", "arm", "protocol", f"{metric}_mean", "scratch", "gain", "gain_std", "seeds"]]
+
+
+def correlation(merged: pd.DataFrame, distance: str = "frechet") -> pd.DataFrame:
+    """Spearman rank correlation between ``distance`` and gain per arm and protocol (NaN, with a note, when
+    fewer than three pools make it meaningless)."""
+    from scipy.stats import spearmanr
+    rows = []
+    for (arm, protocol), part in merged.groupby(["arm", "protocol"], sort=False):
+        n = part["pool"].nunique()
+        if n < 3 or part[distance].nunique() < 2 or part["gain"].nunique() < 2:
+            rho, note = float("nan"), f"needs >= 3 pools with different values (has {n})"
+        else:
+            rho, note = float(spearmanr(part[distance], part["gain"]).statistic), ""
+        rows.append({"arm": arm, "protocol": protocol, "pools": n, "spearman_rho": rho, "note": note})
+    return pd.DataFrame(rows)
+
+
+def plot_distance_vs_gain(merged: pd.DataFrame, distance: str = "frechet", metric: str = "auc"):
+    """Gain over scratch (y) against the pool's distance to the target (x): one panel per protocol, one
+    colour per arm, error bars = seed s.d., pools named along the x axis."""
+    import matplotlib.pyplot as plt
+
+    protocols = list(dict.fromkeys(merged["protocol"]))
+    fig, axes = plt.subplots(1, len(protocols), figsize=(4.2 * len(protocols), 3.4), dpi=DPI, squeeze=False,
+                             sharey=True)
+    plt.close(fig)  # shown once, as the cell's value
+    arms = list(dict.fromkeys(merged["arm"]))
+    pools = merged.drop_duplicates("pool").sort_values(distance)
+    for ax, protocol in zip(axes[0], protocols):
+        part = merged[merged["protocol"] == protocol].sort_values(distance)
+        for arm in [a for a in ARMS if a in arms]:
+            rows = part[part["arm"] == arm]
+            ax.errorbar(rows[distance], rows["gain"], yerr=rows["gain_std"].fillna(0).to_numpy(), marker="o",
+                        ms=4, capsize=3, lw=1, label=arm_label(arm), color=ARM_COLOURS.get(arm))
+        ax.axhline(0, color="grey", lw=0.8, ls="--")
+        ax.set_title(PROTOCOL_LABELS.get(protocol, protocol), fontsize=9)
+        ax.set_xticks(pools[distance], [p.replace("mnist", "") for p in pools["pool"]], rotation=30, ha="right",
+                      fontsize=7)
+        ax.set_xlabel({"frechet": "source pool, placed at its Fréchet distance to the target",
+                       "mmd2": "source pool, placed at its MMD² to the target"}.get(distance, distance), fontsize=8)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0, 0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)} gain over scratch")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
+               fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
