@@ -1,0 +1,182 @@
+"""What each arm costs: pre-training wall time and throughput, and how fast adaptation gets to its result.
+
+Everything is read from the run store (pre-trainings via :func:`medlib.experiment.pretrained`, adaptations
+via :func:`medlib.experiment.run_adaptation`; a missing run is computed first). Wall times are those of the
+machine that made the run (its ``device`` is reported): compare them within one store and one machine.
+
+*Time to 95 %*: the first epoch whose validation AUC reaches 95 % of the run's final validation AUC (the
+best-epoch value the adapted model keeps, since model selection returns that epoch), and the wall time
+until the end of that epoch, counted from the start of adaptation (for the linear probe, this includes
+computing the frozen features once before the first epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import types
+
+import numpy as np
+import pandas as pd
+
+from .experiment import pretrained, run_adaptation
+from .models import imagenet_weights_problem
+from .plots import ARM_COLOURS, ARMS, DPI, PROTOCOL_LABELS, arm_label
+from .pretrain import PRETRAINED_ARMS
+from .study import pretrain_config
+
+
+def pretraining_cost(P: types.SimpleNamespace, targets=None) -> pd.DataFrame:
+    """One row per target x pre-trained arm of ``P``: the pool's images, epochs, wall time, seconds per
+    epoch, images/s (pre-training steps only; the kNN monitor is not counted) and the device."""
+    rows = []
+    for target in targets or P.targets:
+        for arm in [a for a in P.arms if a in PRETRAINED_ARMS]:
+            cfg = pretrain_config(P, arm, target)
+            r = pretrained(cfg, progress=False)
+            rows.append({"target": target, "pool": "+".join(cfg.sources), "arm": arm, "images": r["n_images"],
+                         "epochs": len(r["history"]), "seconds": r["seconds"],
+                         "seconds_per_epoch": r["seconds"] / max(1, len(r["history"])),
+                         "images_per_s": r["images_per_s"], "device": r.get("device", "")})
+    return pd.DataFrame(rows)
+
+
+def time_to_fraction(history: list[dict], setup_seconds: float = 0.0, fraction: float = 0.95) -> dict:
+    """First epoch whose val AUC reaches ``fraction`` x the final (best) val AUC, and the seconds until then.
+
+    ``history``: the per-epoch rows of an adaptation (``epoch``, ``val_auc``, cumulative ``seconds``);
+    ``setup_seconds`` is added to every time (work before the first epoch).
+    """
+    if not history:
+        return {"final_val_auc": math.nan, "threshold": math.nan, "epoch": None, "seconds": math.nan}
+    final = max(h["val_auc"] for h in history)
+    threshold = fraction * final
+    hit = next(h for h in history if h["val_auc"] >= threshold)
+    return {"final_val_auc": final, "threshold": threshold, "epoch": hit["epoch"],
+            "seconds": setup_seconds + hit["seconds"]}
+
+
+def adaptation_speed(configs, fraction: float = 0.95) -> pd.DataFrame:
+    """One row per adaptation run: epochs run, the best epoch, time to ``fraction`` of the final val AUC
+    (epochs and seconds) and the total wall time. ImageNet runs that cannot be made are left out."""
+    rows = []
+    for cfg in configs:
+        if cfg.arm == "imagenet" and imagenet_weights_problem(cfg.backbone):
+            continue
+        r = run_adaptation(cfg, progress=False)
+        history = r["history"]
+        setup = max(0.0, r["seconds"] - (history[-1]["seconds"] if history else 0.0))
+        hit = time_to_fraction(history, setup, fraction)
+        rows.append({"target": cfg.target, "arm": cfg.arm, "protocol": cfg.protocol, "seed": cfg.seed,
+                     "epochs": len(history), "best_epoch": r["best_epoch"], "final_val_auc": hit["final_val_auc"],
+                     "epochs_to_95": hit["epoch"], "seconds_to_95": hit["seconds"], "seconds": r["seconds"],
+                     "setup_seconds": setup, "n_train": r["n_train"], "device": r.get("device", "")})
+    return pd.DataFrame(rows)
+
+
+def histories(configs) -> pd.DataFrame:
+    """The per-epoch validation AUC of every run in ``configs`` (long format), with cumulative seconds
+    counted from the start of adaptation."""
+    rows = []
+    for cfg in configs:
+        if cfg.arm == "imagenet" and imagenet_weights_problem(cfg.backbone):
+            continue
+        r = run_adaptation(cfg, progress=False)
+        setup = max(0.0, r["seconds"] - (r["history"][-1]["seconds"] if r["history"] else 0.0))
+        rows += [{"target": cfg.target, "arm": cfg.arm, "protocol": cfg.protocol, "seed": cfg.seed,
+                  "epoch": h["epoch"], "val_auc": h["val_auc"], "seconds": setup + h["seconds"]}
+                 for h in r["history"]]
+    return pd.DataFrame(rows)
+
+
+def speed_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean (and s.d. over seeds and targets) of the epochs and seconds to 95 % and of the total wall time,
+    per arm x protocol."""
+    keys = ["arm", "protocol"]
+    grouped = df.groupby(keys, sort=False)[["epochs_to_95", "seconds_to_95", "seconds", "final_val_auc"]]
+    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
+    out["runs"] = grouped.size()
+    out = out.reset_index()
+    order = {a: i for i, a in enumerate(ARMS)}
+    return out.sort_values(["protocol", "arm"], key=lambda s: s.map(order) if s.name == "arm" else s,
+                           kind="stable").reset_index(drop=True)
+
+
+def _figure(nrows, ncols, width, height, **kw):
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), dpi=DPI, squeeze=False, **kw)
+    plt.close(fig)  # shown once, as the cell's value
+    return fig, axes
+
+
+def _in_order(arms) -> list[str]:
+    arms = list(dict.fromkeys(arms))
+    return [a for a in ARMS if a in arms] + [a for a in arms if a not in ARMS]
+
+
+def plot_pretraining_cost(df: pd.DataFrame):
+    """Pre-training wall time (left) and images/s (right) per arm, one bar group per target."""
+    fig, axes = _figure(1, 2, 3.9, 2.8)
+    targets = list(dict.fromkeys(df["target"]))
+    arms = _in_order(df["arm"])
+    width = 0.8 / max(1, len(arms))
+    for ax, column, label in zip(axes[0], ["seconds", "images_per_s"], ["wall time (s)", "images / s"]):
+        for i, arm in enumerate(arms):
+            rows = df[df["arm"] == arm].set_index("target").reindex(targets)
+            ax.bar(np.arange(len(targets)) + (i - (len(arms) - 1) / 2) * width, rows[column].to_numpy(), width,
+                   color=ARM_COLOURS.get(arm), label=arm_label(arm))
+        ax.set_xticks(np.arange(len(targets)), [f"pool of\n{t}" for t in targets], fontsize=7)
+        ax.set_ylabel(label)
+        ax.spines[["top", "right"]].set_visible(False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=8,
+               frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_val_curves(curves: pd.DataFrame, x: str = "seconds"):
+    """Validation AUC against wall time (or epoch) during adaptation, per protocol (panels) and arm (colour);
+    thin lines are seeds, thick the mean over seeds (at each epoch)."""
+    protocols = list(dict.fromkeys(curves["protocol"]))
+    fig, axes = _figure(1, len(protocols), 3.8, 2.8, sharey=True)
+    for ax, protocol in zip(axes[0], protocols):
+        part = curves[curves["protocol"] == protocol]
+        for arm in _in_order(part["arm"]):
+            rows = part[part["arm"] == arm]
+            colour = ARM_COLOURS.get(arm)
+            for _, seed_rows in rows.groupby(["target", "seed"]):
+                ax.plot(seed_rows[x], seed_rows["val_auc"], color=colour, alpha=0.25, lw=0.8)
+            mean = rows.groupby("epoch")[[x, "val_auc"]].mean()
+            ax.plot(mean[x], mean["val_auc"], color=colour, lw=2, marker="o", ms=3, label=arm_label(arm))
+        ax.set_title(PROTOCOL_LABELS.get(protocol, protocol), fontsize=9)
+        ax.set_xlabel("wall time since the start of adaptation (s)" if x == "seconds" else x, fontsize=8)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0, 0].set_ylabel("validation AUC")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
+               fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_time_to_target(df: pd.DataFrame):
+    """Epochs (left) and seconds (right) to 95 % of the final val AUC per arm and protocol; dots are runs."""
+    fig, axes = _figure(1, 2, 3.9, 2.8)
+    protocols = list(dict.fromkeys(df["protocol"]))
+    arms = _in_order(df["arm"])
+    width = 0.8 / max(1, len(arms))
+    for ax, column, label in zip(axes[0], ["epochs_to_95", "seconds_to_95"], ["epochs to 95 %", "seconds to 95 %"]):
+        for i, arm in enumerate(arms):
+            for j, protocol in enumerate(protocols):
+                rows = df[(df["arm"] == arm) & (df["protocol"] == protocol)][column].astype(float)
+                x = j + (i - (len(arms) - 1) / 2) * width
+                ax.bar(x, rows.mean(), width, color=ARM_COLOURS.get(arm), label=arm_label(arm) if j == 0 else None)
+                ax.scatter([x] * len(rows), rows, s=6, color="black", zorder=3)
+        ax.set_xticks(range(len(protocols)), [PROTOCOL_LABELS.get(p, p) for p in protocols])
+        ax.set_ylabel(label)
+        ax.spines[["top", "right"]].set_visible(False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
+               fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
