@@ -95,8 +95,8 @@ def _run(args) -> int:
         from .experiment import run_grid, summarize
         from .study import adapt_configs
 
-        P = parameters(**_knobs(args), arms=[args.arm], protocols=[args.protocol], seeds=args.seeds,
-                       **({"linear_epochs": args.epochs, "finetune_epochs": args.epochs} if args.epochs else {}))
+        epochs = {} if args.epochs is None else {"linear_epochs": args.epochs, "finetune_epochs": args.epochs}
+        P = parameters(**_knobs(args), arms=[args.arm], protocols=[args.protocol], seeds=args.seeds, **epochs)
         scenario = {k: v for k, v in (("label_fraction", args.label_fraction), ("per_class", args.per_class),
                                       ("imbalance_ratio", args.imbalance_ratio), ("minority", args.minority))
                     if v is not None}

@@ -191,37 +191,41 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = N
     steps = len(pool) // bs
     total = steps * cfg.epochs
     bar = tqdm(total=total, initial=start * steps, desc=f"pretrain {cfg.arm}", disable=not progress, unit="step")
-    for epoch in range(start, cfg.epochs):
-        g = torch.Generator(device).manual_seed(cfg.seed * 100_003 + epoch)
-        order = torch.randperm(len(pool), generator=g, device=device)
-        method.train()
-        loss_sum, t0 = torch.zeros((), device=device), time.perf_counter()
-        for i in range(steps):
-            step = epoch * steps + i
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_schedule(step, total, lr, 0.0)
-            idx = order[i * bs:(i + 1) * bs]
-            with autocast(device):
-                loss = method.loss(images[idx], labels[idx], g)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            method.after_step(step, total)
-            loss_sum += loss.detach()
-            if progress and (i % 10 == 9 or i == steps - 1):
-                bar.update(10 if i % 10 == 9 else (i % 10) + 1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{(i + 1) * bs / (time.perf_counter() - t0):.0f}")
-        epoch_loss = (loss_sum / steps).item()
-        seconds = time.perf_counter() - t0
-        if not math.isfinite(epoch_loss):
-            raise NonFiniteLoss(f"{cfg.arm} pre-training loss became {epoch_loss} in epoch {epoch + 1}; "
-                                f"the last good checkpoint ({run_dir / 'checkpoint.pt'}) is kept; lower lr={cfg.lr}?")
-        history.append({"epoch": epoch + 1, "loss": epoch_loss, "seconds": seconds,
-                        "images_per_s": steps * bs / seconds,
-                        "knn_acc": knn_accuracy(method.encoder, bank, held_out, device)})
-        save_torch({"epoch": epoch + 1, "method": method.state_dict(), "optimizer": optimizer.state_dict(),
-                    "history": history}, run_dir / "checkpoint.pt")
-    bar.close()
+    try:  # the bar is closed before an error or interrupt is reported
+        for epoch in range(start, cfg.epochs):
+            g = torch.Generator(device).manual_seed(cfg.seed * 100_003 + epoch)
+            order = torch.randperm(len(pool), generator=g, device=device)
+            method.train()
+            loss_sum, t0 = torch.zeros((), device=device), time.perf_counter()
+            for i in range(steps):
+                step = epoch * steps + i
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_schedule(step, total, lr, 0.0)
+                idx = order[i * bs:(i + 1) * bs]
+                with autocast(device):
+                    loss = method.loss(images[idx], labels[idx], g)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                method.after_step(step, total)
+                loss_sum += loss.detach()
+                if progress and (i % 10 == 9 or i == steps - 1):
+                    bar.update(10 if i % 10 == 9 else (i % 10) + 1)
+                    bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{(i + 1) * bs / (time.perf_counter() - t0):.0f}")
+            epoch_loss = (loss_sum / steps).item()
+            seconds = time.perf_counter() - t0
+            if not math.isfinite(epoch_loss):
+                kept = (f"the last good checkpoint (epoch {epoch}, {run_dir / 'checkpoint.pt'}) is kept" if epoch
+                        else "no checkpoint had been written yet")
+                raise NonFiniteLoss(f"{cfg.arm} pre-training loss became {epoch_loss} in epoch {epoch + 1}; "
+                                    f"{kept}; lower lr={cfg.lr}?")
+            history.append({"epoch": epoch + 1, "loss": epoch_loss, "seconds": seconds,
+                            "images_per_s": steps * bs / seconds,
+                            "knn_acc": knn_accuracy(method.encoder, bank, held_out, device)})
+            save_torch({"epoch": epoch + 1, "method": method.state_dict(), "optimizer": optimizer.state_dict(),
+                        "history": history}, run_dir / "checkpoint.pt")
+    finally:
+        bar.close()
     save_torch(method.encoder.state_dict(), run_dir / "encoder.pt")
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return {"history": history, "n_images": len(pool), "classes": list(pool.classes), "dropped": pool.dropped,

@@ -62,6 +62,16 @@ def save_torch(obj, path: Path) -> None:
     atomic_write(path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
 
 
+def intact(path: Path) -> bool:
+    """Whether a file written by :func:`save_torch` still matches its checksum (checked without unpickling)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        expected = f.readline().rstrip(b"\n")
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest().encode() == expected
+
+
 def load_torch(path: Path):
     """Load what :func:`save_torch` wrote; raise :class:`CorruptFile` if it was damaged."""
     data = Path(path).read_bytes()
@@ -80,14 +90,22 @@ class RunStore:
     def path(self, kind: str, config: dict) -> Path:
         return self.root / kind / run_key(kind, config)
 
-    def get(self, kind: str, config: dict) -> dict | None:
-        result = self.path(kind, config) / "result.json"
+    def get(self, kind: str, config: dict, quiet: bool = False) -> dict | None:
+        """The stored result, or None if there is none, it cannot be read, or an artefact (``*.pt``) is damaged."""
+        run_dir = self.path(kind, config)
+        result = run_dir / "result.json"
         if not result.exists():
             return None
         try:
-            return json.loads(result.read_text())
+            result = json.loads(result.read_text())
         except json.JSONDecodeError:
             return None
+        damaged = [p.name for p in sorted(run_dir.glob("*.pt")) if not intact(p)]
+        if damaged:
+            if not quiet:
+                print(f"{run_dir}: {', '.join(damaged)} fails its checksum; this run is computed again")
+            return None
+        return result
 
     def cached(self, kind: str, config: dict, compute: Callable[[Path], dict]) -> dict:
         """The stored result for ``config``, or ``compute(run_dir)`` stored first (once, under a lock)."""
@@ -97,8 +115,9 @@ class RunStore:
         run_dir = self.path(kind, config)
         run_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(run_dir / ".lock")):
-            result = self.get(kind, config)
+            result = self.get(kind, config, quiet=True)
             if result is None:
+                (run_dir / "result.json").unlink(missing_ok=True)  # a damaged run stops counting before recompute
                 write_json(run_dir / "config.json", {"kind": kind, "medlib": __version__, "config": config})
                 result = compute(run_dir)
                 write_json(run_dir / "result.json", result)
