@@ -93,7 +93,7 @@ def sample_grid(images: ImageSet, per_class: int = 4, seed: int = 0, title: str 
 def class_bars(counts: pd.DataFrame, title: str = "", log: bool = False):
     """Grouped bars of class counts: ``counts`` has one row per class and one column per split (or group)."""
     n_rows, n_cols = counts.shape
-    fig, axes = _figure(width=max(4.0, 0.5 * n_rows * max(1, n_cols) + 1.5), height=3.0)
+    fig, axes = _figure(width=max(4.0, n_rows * (0.35 * n_cols + 0.65) + 1.2), height=3.0)
     ax = axes[0, 0]
     x = np.arange(n_rows)
     width = 0.8 / n_cols
@@ -333,7 +333,7 @@ def metric_bars(summary: pd.DataFrame, metrics=("auc",), baseline: Mapping[str, 
     """
     arms = _present(summary["arm"])
     protocols = list(dict.fromkeys(summary["protocol"]))
-    fig, axes = _figure(1, len(metrics), width=max(3.2, 1.0 + 0.45 * len(arms) * len(protocols)), height=3.0)
+    fig, axes = _figure(1, len(metrics), width=max(3.0, 0.8 + 0.3 * len(arms) * len(protocols)), height=3.0)
     width = 0.8 / max(1, len(arms))
     for ax, m in zip(axes[0], metrics):
         for i, arm in enumerate(arms):
