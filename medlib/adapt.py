@@ -50,7 +50,7 @@ def _fit(model, params, inputs, labels, val_inputs, val_labels, task, epochs, lr
          forward, desc, progress):
     """The shared loop: Adam with MedMNIST's step schedule, val AUC every epoch, best epoch kept."""
     optimizer = torch.optim.Adam(params, lr=lr)
-    milestones = [int(0.5 * epochs), int(0.75 * epochs)]
+    milestones = [m for m in (int(0.5 * epochs), int(0.75 * epochs)) if m > 0]  # none for 1 epoch
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
     best, history, t0 = (-1.0, 0, None), [], time.perf_counter()
     val_true = val_labels.cpu().numpy()

@@ -91,11 +91,23 @@ def encoder_for(cfg: AdaptConfig, store: RunStore, progress: bool = True) -> tor
     return backbone(cfg.backbone, cfg.stem, imagenet_weights=cfg.arm == "imagenet")
 
 
+def minority_class(cfg: AdaptConfig) -> int | None:
+    """The class the imbalance scenario cuts and minority recall scores: ``cfg.minority``, else the rarest
+    class of the target's full train split (None for multi-label targets)."""
+    if cfg.minority is not None:
+        return cfg.minority
+    train = load(cfg.target, "train", cfg.size)
+    if train.labels.ndim == 2:
+        return None
+    counts = train.class_counts()
+    return counts.index(min(c for c in counts if c > 0))
+
+
 def train_split(cfg: AdaptConfig) -> ImageSet:
     """The target's train split after the scenario: imbalance, then label scarcity, then the size cap."""
     train = load(cfg.target, "train", cfg.size)
     if cfg.imbalance_ratio is not None:
-        train = train.subset(imbalance_subset(train.labels, cfg.imbalance_ratio, cfg.minority, cfg.seed))
+        train = train.subset(imbalance_subset(train.labels, cfg.imbalance_ratio, minority_class(cfg), cfg.seed))
     train = train.subset(label_subset(train.labels, cfg.label_fraction, cfg.per_class, cfg.seed))
     if cfg.max_train_images is not None and len(train) > cfg.max_train_images:
         fraction = cfg.max_train_images / len(train)
@@ -116,7 +128,7 @@ def run_adaptation(cfg: AdaptConfig, store: RunStore | None = None, progress: bo
         if cfg.keep_model:
             save_torch(model.state_dict(), run_dir / "model.pt")
         y_true = test.labels.numpy()
-        minority = cfg.minority
+        minority = minority_class(cfg)
         metrics = evaluate(y_true, out["test_scores"], test.task, minority)
         write_predictions(out.pop("test_scores"), run_dir, cfg.target, cfg.size, "test", metrics, run_dir.name)
         return out | {"test": metrics, "n_train": len(train), "train_counts": train.class_counts(),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 import torchvision
 from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead, SimCLRProjectionHead
 from torch import nn
 
+from .data import offline
 from .validation import check_choice
 
 BACKBONES = ("resnet18", "resnet50")
@@ -47,9 +49,16 @@ def backbone(name: str = "resnet18", stem: str = "imagenet", imagenet_weights: b
 
 @lru_cache(maxsize=None)
 def imagenet_weights_problem(name: str = "resnet18") -> str | None:
-    """None if torchvision's ImageNet weights for ``name`` load (downloading once), else why not."""
+    """None if torchvision's ImageNet weights for ``name`` load (downloading once), else why not.
+
+    With ``MEDLIB_OFFLINE=1`` only weights already in torch's hub cache count; nothing is downloaded.
+    """
+    weights = getattr(torchvision.models, _WEIGHTS[name]).IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if offline() and not cached.exists():
+        return f"torchvision's {name} ImageNet weights are not in {cached.parent} and MEDLIB_OFFLINE=1 forbids a download"
     try:
-        getattr(torchvision.models, _WEIGHTS[name]).IMAGENET1K_V1.get_state_dict(progress=False)
+        weights.get_state_dict(progress=False)
     except Exception as e:
         return f"torchvision's {name} ImageNet weights could not be downloaded ({type(e).__name__}: {e})"
     return None

@@ -7,6 +7,7 @@ names that are not knobs (e.g. a misspelt ``papermill -p`` name).
 
 from __future__ import annotations
 
+import ast
 import os
 import time
 import types
@@ -95,6 +96,16 @@ KNOBS = {
 _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
+def _literal(name: str, value):
+    """``papermill -p seeds "[0,1,2]"`` passes the list as text: read it as a Python literal."""
+    if not (isinstance(value, str) and value.strip()[:1] in "[("):
+        return value
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise ParameterError(f"{name}={value!r} is not a valid list, e.g. [0, 1, 2]") from None
+
+
 def default_profile() -> str:
     return os.environ.get("MEDLIB_PROFILE", "smoke")
 
@@ -112,6 +123,7 @@ def parameters(namespace: dict | None = None, **given) -> types.SimpleNamespace:
     if unknown:
         raise ParameterError(f"unknown parameter {', '.join(map(repr, unknown))}; "
                              f"the knobs are: {', '.join(KNOBS)}")
+    given = {k: _literal(k, v) for k, v in given.items()}
     profile = KNOBS["profile"]("profile", given.get("profile") or default_profile())
     values = PROFILES[profile] | {k: v for k, v in given.items() if v is not None} | {"profile": profile}
     for name, value in values.items():

@@ -21,13 +21,17 @@ def pretrain_config(P: types.SimpleNamespace, arm: str, target: str, sources=Non
 
 def adapt_configs(P: types.SimpleNamespace, target: str, arms=None, protocols=None, seeds=None, sources=None,
                   **scenario) -> list[AdaptConfig]:
-    """Every arm x protocol x seed on ``target``, with a scenario (e.g. ``label_fraction=0.1``)."""
+    """Every arm x protocol x seed on ``target``, with a scenario (e.g. ``label_fraction=0.1``).
+
+    The ``imagenet`` arm always uses torchvision's own stem, whatever ``P.stem`` is.
+    """
     configs = []
     for arm in arms or P.arms:
         pretrain = pretrain_config(P, arm, target, sources) if arm in PRETRAINED_ARMS else None
         for protocol in protocols or P.protocols:
             epochs = P.linear_epochs if protocol == "linear" else P.finetune_epochs
             for seed in seeds if seeds is not None else P.seeds:
-                configs.append(AdaptConfig(arm, target, protocol, seed, P.size, P.backbone, P.stem, epochs,
+                stem = "imagenet" if arm == "imagenet" else P.stem
+                configs.append(AdaptConfig(arm, target, protocol, seed, P.size, P.backbone, stem, epochs,
                                            max_train_images=P.max_train_images, pretrain=pretrain, **scenario))
     return configs
