@@ -27,7 +27,7 @@ from PIL import Image
 
 from .adapt import _predict, _scores
 from .data import load
-from .experiment import AdaptConfig, load_model
+from .experiment import AdaptConfig, load_model, minority_class
 from .metrics import METRICS, evaluate
 from .plots import ARM_COLOURS, ARMS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label
 from .pretrain import default_device
@@ -162,7 +162,7 @@ def corrupt(images: torch.Tensor, family: str, severity: int, seed: int = 0) -> 
 def families_table(size: int = 28) -> pd.DataFrame:
     """One row per family: what its parameter means and its value at each severity for ``size`` px."""
     return pd.DataFrame([{"family": name, "parameter": fam.meaning}
-                         | {f"severity {s}": round(parameter(name, s, size), 3) for s in SEVERITIES}
+                         | {f"severity {s}": f"{parameter(name, s, size):.3g}" for s in SEVERITIES}
                          for name, fam in FAMILIES.items()])
 
 
@@ -186,13 +186,13 @@ def robustness(cfg: AdaptConfig, families=tuple(FAMILIES), severities=(1, 3, 5),
         model, device = load_model(cfg, store), default_device()
         model.to(device)
         test = load(cfg.target, "test", cfg.size)
-        y_true = test.labels.numpy()
+        y_true, minority = test.labels.numpy(), minority_class(cfg)
         rows = []
         for family, severity in [("clean", 0)] + [(f, s) for f in families for s in sorted(set(severities))]:
             images = test.images if severity == 0 else corrupt(test.images, family, severity, seed)
             scores = _scores(_predict(model, images, device), test.task)
             rows.append({"family": family, "severity": severity}
-                        | evaluate(y_true, scores, test.task, cfg.minority))
+                        | evaluate(y_true, scores, test.task, minority))
         return {"rows": rows}
 
     result = store.cached("robustness", key, compute)
@@ -237,12 +237,13 @@ def plot_examples(images: torch.Tensor, families=tuple(FAMILIES), severities=SEV
     """One test image (uint8 ``1 x C x H x W`` or ``C x H x W``) under every family (rows) and severity."""
     image = images if images.ndim == 4 else images.unsqueeze(0)
     cols = [0] + list(severities)
-    fig, axes = _figure(len(families), len(cols), 1.0, 0.95)
+    fig, axes = _figure(len(families), len(cols), 0.85, 0.8)
     for i, family in enumerate(families):
         for j, s in enumerate(cols):
             img = corrupt(image, family, s, seed)[0]
             ax = axes[i, j]
-            ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=255)
+            ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=255,
+                      interpolation="nearest")
             ax.set_frame_on(False)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -254,27 +255,34 @@ def plot_examples(images: torch.Tensor, families=tuple(FAMILIES), severities=SEV
     return fig
 
 
-def plot_drop(df: pd.DataFrame, metric: str = "acc"):
-    """Mean drop (over families) of ``metric`` per arm against severity, one panel per protocol; the band
-    is the spread over seeds (min to max)."""
-    d = drops(df, (metric,))
-    per_seed = d.groupby(["arm", "protocol", "severity", "seed"], sort=False)[f"{metric}_drop"].mean().reset_index()
-    protocols = list(dict.fromkeys(per_seed["protocol"]))
-    fig, axes = _figure(1, len(protocols), 3.8, 2.9, sharey=True)
-    for ax, protocol in zip(axes[0], protocols):
-        part = per_seed[per_seed["protocol"] == protocol]
-        for arm in _in_order(part["arm"]):
-            stats = part[part["arm"] == arm].groupby("severity")[f"{metric}_drop"].agg(["mean", "min", "max"])
-            x = [0] + list(stats.index)
-            colour = ARM_COLOURS.get(arm)
-            ax.plot(x, [0] + list(stats["mean"]), marker="o", ms=4, label=arm_label(arm), color=colour)
-            ax.fill_between(x, [0] + list(stats["min"]), [0] + list(stats["max"]), alpha=0.15, color=colour, lw=0)
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.set_title(PROTOCOL_LABELS.get(protocol, protocol), fontsize=9)
-        ax.set_xlabel("severity (0 = clean)")
-        ax.set_xticks(sorted(set([0] + list(part["severity"]))))
-        ax.spines[["top", "right"]].set_visible(False)
-    axes[0, 0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)} change vs clean")
+def plot_drop(df: pd.DataFrame, metrics=("auc", "acc")):
+    """Mean change (over families) of each metric (rows) per arm against severity, one column per protocol;
+    the band is the spread over seeds (min to max)."""
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    d = drops(df, metrics)
+    protocols = list(dict.fromkeys(d["protocol"]))
+    fig, axes = _figure(len(metrics), len(protocols), 3.8, 2.6, sharex=True)
+    for r, metric in enumerate(metrics):
+        per_seed = d.groupby(["arm", "protocol", "severity", "seed"], sort=False)[f"{metric}_drop"].mean().reset_index()
+        for c, protocol in enumerate(protocols):
+            ax = axes[r, c]
+            part = per_seed[per_seed["protocol"] == protocol]
+            for arm in _in_order(part["arm"]):
+                stats = part[part["arm"] == arm].groupby("severity")[f"{metric}_drop"].agg(["mean", "min", "max"])
+                x = [0] + list(stats.index)
+                colour = ARM_COLOURS.get(arm)
+                ax.plot(x, [0] + list(stats["mean"]), marker="o", ms=4, label=arm_label(arm), color=colour)
+                ax.fill_between(x, [0] + list(stats["min"]), [0] + list(stats["max"]), alpha=0.15, color=colour,
+                                lw=0)
+            ax.axhline(0, color="grey", lw=0.8)
+            if r == 0:
+                ax.set_title(PROTOCOL_LABELS.get(protocol, protocol), fontsize=9)
+            if r == len(metrics) - 1:
+                ax.set_xlabel("severity (0 = clean)")
+            if c == 0:
+                ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} change vs clean", fontsize=8)
+            ax.set_xticks(sorted(set([0] + list(part["severity"]))))
+            ax.spines[["top", "right"]].set_visible(False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
                fontsize=8, frameon=False)

@@ -91,4 +91,5 @@ def test_robustness_clean_row_reproduces_the_runs_test_metrics(real_data):
     stored = run_adaptation(cfg)["test"]
     assert clean["auc"] == pytest.approx(stored["auc"], abs=1e-6)
     assert clean["acc"] == pytest.approx(stored["acc"], abs=1e-6)
+    assert clean["minority_recall"] == pytest.approx(stored["minority_recall"], abs=1e-6)
     assert corruptions.robustness(cfg, families=["gaussian_noise"], severities=[1, 5]) == rows  # from the store
