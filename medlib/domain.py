@@ -43,6 +43,9 @@ MODALITY = {
 }
 
 
+NO_POOL = "(none)"
+
+
 def colour(flag: str) -> str:
     return "colour" if INFO[flag]["n_channels"] == 3 else "grey"
 
@@ -135,13 +138,14 @@ def domain_grid(P: types.SimpleNamespace, target: str, pools, progress: bool = F
     """Run (or read from the store) every pre-trained arm of ``P.arms`` pre-trained on each pool, and the
     arms without pre-training (scratch, imagenet) once; every protocol and seed of ``P``.
 
-    A :func:`medlib.experiment.run_grid` frame with a ``pool`` column (empty for the arms without one).
+    A :func:`medlib.experiment.run_grid` frame with a ``pool`` column (:data:`NO_POOL` for the arms without
+    pre-training).
     """
     pretrained_arms = [a for a in P.arms if a in PRETRAINED_ARMS]
     other_arms = [a for a in P.arms if a not in PRETRAINED_ARMS]
     frames = []
     if other_arms:
-        frames.append(run_grid(adapt_configs(P, target, arms=other_arms), progress=progress).assign(pool=None))
+        frames.append(run_grid(adapt_configs(P, target, arms=other_arms), progress=progress).assign(pool=NO_POOL))
     for pool in pools:
         if pretrained_arms:
             frames.append(run_grid(adapt_configs(P, target, arms=pretrained_arms, sources=pool), progress=progress)
@@ -166,18 +170,21 @@ def gains(df: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
     return out[["target", "pool", "arm", "protocol", f"{metric}_mean", "scratch", "gain", "gain_std", "seeds"]]
 
 
-def correlation(merged: pd.DataFrame, distance: str = "frechet") -> pd.DataFrame:
-    """Spearman rank correlation between ``distance`` and gain per arm and protocol (NaN, with a note, when
-    fewer than three pools make it meaningless)."""
+def correlation(merged: pd.DataFrame, distances=("frechet", "mmd2")) -> pd.DataFrame:
+    """Spearman rank correlation between each distance and the gain, per arm and protocol (NaN, with a note,
+    when fewer than three pools with different values make it meaningless)."""
     from scipy.stats import spearmanr
     rows = []
     for (arm, protocol), part in merged.groupby(["arm", "protocol"], sort=False):
         n = part["pool"].nunique()
-        if n < 3 or part[distance].nunique() < 2 or part["gain"].nunique() < 2:
-            rho, note = float("nan"), f"needs >= 3 pools with different values (has {n})"
-        else:
-            rho, note = float(spearmanr(part[distance], part["gain"]).statistic), ""
-        rows.append({"arm": arm, "protocol": protocol, "pools": n, "spearman_rho": rho, "note": note})
+        row = {"arm": arm, "protocol": protocol, "pools": n, "note": ""}
+        for distance in distances:
+            if n < 3 or part[distance].nunique() < 2 or part["gain"].nunique() < 2:
+                row[f"rho_{distance}"] = float("nan")
+                row["note"] = f"needs >= 3 pools with different values (has {n})"
+            else:
+                row[f"rho_{distance}"] = float(spearmanr(part[distance], part["gain"]).statistic)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -200,10 +207,10 @@ def plot_distance_vs_gain(merged: pd.DataFrame, distance: str = "frechet", metri
                         ms=4, capsize=3, lw=1, label=arm_label(arm), color=ARM_COLOURS.get(arm))
         ax.axhline(0, color="grey", lw=0.8, ls="--")
         ax.set_title(PROTOCOL_LABELS.get(protocol, protocol), fontsize=9)
-        ax.set_xticks(pools[distance], [p.replace("mnist", "") for p in pools["pool"]], rotation=30, ha="right",
-                      fontsize=7)
-        ax.set_xlabel({"frechet": "source pool, placed at its Fréchet distance to the target",
-                       "mmd2": "source pool, placed at its MMD² to the target"}.get(distance, distance), fontsize=8)
+        ax.set_xticks(pools[distance], [f"{p.replace('mnist', '')}\n{d:.3g}" for p, d in
+                                        zip(pools["pool"], pools[distance])], fontsize=7)
+        ax.set_xlabel({"frechet": "source pool and its Fréchet distance to the target",
+                       "mmd2": "source pool and its MMD² to the target"}.get(distance, distance), fontsize=8)
         ax.spines[["top", "right"]].set_visible(False)
     axes[0, 0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)} gain over scratch")
     handles, labels = axes[0, 0].get_legend_handles_labels()

@@ -81,3 +81,13 @@ def test_gains_subtract_the_scratch_mean_of_the_same_protocol():
     g = domain.gains(pd.DataFrame(rows)).set_index("pool")
     assert g.loc["a", "gain"] == pytest.approx(0.1) and g.loc["b", "gain"] == pytest.approx(-0.12)
     assert g.loc["a", "scratch"] == pytest.approx(0.62)
+
+
+def test_correlation_is_spearman_over_pools_and_refuses_fewer_than_three():
+    import pandas as pd
+    rows = [dict(arm="tl", protocol="linear", pool=p, frechet=d, mmd2=m, gain=g)
+            for p, d, m, g in (("a", 1.0, 0.1, 0.3), ("b", 2.0, 0.3, 0.1), ("c", 3.0, 0.2, 0.0))]
+    out = domain.correlation(pd.DataFrame(rows)).iloc[0]
+    assert out["rho_frechet"] == pytest.approx(-1.0) and out["rho_mmd2"] == pytest.approx(-0.5)
+    out = domain.correlation(pd.DataFrame(rows[:2])).iloc[0]
+    assert np.isnan(out["rho_frechet"]) and "3 pools" in out["note"]
