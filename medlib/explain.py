@@ -24,15 +24,17 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 from .adapt import _predict, _scores
 from .augment import to_float
 from .data import ImageSet
 from .models import Classifier
-from .plots import ARM_COLOURS, DPI, PROTOCOL_LABELS, arm_label
+from .plots import ARM_COLOURS, DPI, PROTOCOL_LABELS, SPLIT_COLOURS, arm_label
 from .pretrain import features
 
 BLOCKS = ("layer4", "layer3", "layer2", "layer1")
+CLASS_COLOURS = tuple(SPLIT_COLOURS) + ("#6a4c93", "#b5838d", "#6b705c", "#9c6644", "#3a86ff", "#8ac926")  # no arm's
 
 
 @torch.no_grad()
@@ -121,9 +123,10 @@ def plot_gradcam(images: torch.Tensor, labels, maps: dict, probs: dict, classes,
             ax.set_yticks([])
     for j, name in enumerate(["image"] + names):
         axes[0, j].set_title(f"{name}\n" + axes[0, j].get_title(), fontsize=7, pad=2)
+    height = fig.get_size_inches()[1]
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3)
+        fig.suptitle(title, fontsize=9, y=0.995)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - (0.3 / height if title else 0)))
     return fig
 
 
@@ -137,9 +140,14 @@ def test_features(model: Classifier, test: ImageSet, max_points: int = 500, seed
 
 
 def tsne(feats: np.ndarray, seed: int = 0) -> np.ndarray:
-    """2-d t-SNE of ``feats`` (PCA initialisation, perplexity min(30, (n - 1) / 3), fixed seed)."""
+    """2-d t-SNE of ``feats`` (PCA initialisation, perplexity min(30, (n - 1) / 3), fixed seed).
+
+    Runs on one thread: at a few hundred points, scikit-learn's OpenMP threads cost far more than they save
+    on a shared CPU (30x slower on two busy cores), and one thread keeps the layout reproducible.
+    """
     perplexity = float(max(2.0, min(30.0, (len(feats) - 1) / 3)))
-    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats.astype(np.float32))
+    with threadpool_limits(1):
+        return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats.astype(np.float32))
 
 
 def separability(feats: np.ndarray, labels: np.ndarray) -> float:
@@ -159,7 +167,6 @@ def plot_embeddings(embeddings: dict, classes, title: str = ""):
     fig, axes = plt.subplots(len(protocols), len(arms), figsize=(2.3 * len(arms), 2.3 * len(protocols) + 0.5),
                              dpi=DPI, squeeze=False)
     plt.close(fig)
-    cmap = plt.get_cmap("tab10")
     for r, protocol in enumerate(protocols):
         for c, arm in enumerate(arms):
             ax = axes[r, c]
@@ -170,7 +177,8 @@ def plot_embeddings(embeddings: dict, classes, title: str = ""):
                 continue
             xy, labels, score = embeddings[(arm, protocol)]
             for k in np.unique(labels):
-                ax.scatter(*xy[labels == k].T, s=5, color=cmap(int(k) % 10), label=classes[int(k)], alpha=0.8)
+                ax.scatter(*xy[labels == k].T, s=5, color=CLASS_COLOURS[int(k) % len(CLASS_COLOURS)],
+                           label=classes[int(k)], alpha=0.8)
             ax.set_title(f"{arm_label(arm)}\n{PROTOCOL_LABELS.get(protocol, protocol)}, silhouette {score:.2f}",
                          fontsize=7, color=ARM_COLOURS.get(arm, "black"))
     handles, labels = axes[0, 0].get_legend_handles_labels()
@@ -186,7 +194,9 @@ def separability_table(scores: dict) -> pd.DataFrame:
     """(arm, protocol) -> silhouette, as an arm x protocol table."""
     rows = [{"arm": arm_label(a), "protocol": PROTOCOL_LABELS.get(p, p), "silhouette": s}
             for (a, p), s in scores.items()]
-    return pd.DataFrame(rows).pivot(index="arm", columns="protocol", values="silhouette")
+    table = pd.DataFrame(rows)
+    return table.pivot(index="arm", columns="protocol", values="silhouette").reindex(
+        index=list(dict.fromkeys(table["arm"])), columns=list(dict.fromkeys(table["protocol"])))
 
 
 def _runnable(configs):
