@@ -262,9 +262,12 @@ def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
             ahead = int((part["difference"] > 0).sum())
             sig_ahead = int(((part["difference"] > 0) & part["beyond_noise"].map(lambda v: v is True)).sum())
             sig_behind = int(((part["difference"] < 0) & part["beyond_noise"].map(lambda v: v is True)).sum())
-            lines.append(f"- **{arm_label(part['arm'].iloc[0])} vs {arm_label(other)}.** Ahead in {ahead} of "
-                         f"{len(part)} conditions; ahead beyond seed noise in {sig_ahead}, behind beyond seed "
-                         f"noise in {sig_behind}.")
+            tested_here = int(part["beyond_noise"].map(lambda v: v is not None and v == v).sum())
+            head = (f"- **{arm_label(part['arm'].iloc[0])} vs {arm_label(other)}.** Ahead in {ahead} of {len(part)} "
+                    "conditions")
+            lines.append(head + (f"; of the {tested_here} with a paired test, ahead beyond seed noise in {sig_ahead} "
+                                 f"and behind beyond seed noise in {sig_behind}." if tested_here else
+                                 f"; no paired test was possible (fewer than {MIN_SEEDS} seeds)."))
     return "\n".join(lines)
 
 

@@ -101,6 +101,23 @@ def speed_summary(df: pd.DataFrame) -> pd.DataFrame:
                            kind="stable").reset_index(drop=True)
 
 
+def speed_table(summary: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """A :func:`speed_summary` for reading: "mean ± s.d." strings, arm and protocol labels."""
+    def fmt(mean, std):
+        if isinstance(std, float) and math.isnan(std):
+            return f"{mean:.{decimals}f}"
+        return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+    columns = {"epochs_to_95": "epochs to 95 %", "seconds_to_95": "seconds to 95 %", "seconds": "total seconds",
+               "final_val_auc": "final val AUC"}
+    out = pd.DataFrame({"protocol": summary["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p)),
+                        "arm": summary["arm"].map(arm_label)})
+    for key, label in columns.items():
+        out[label] = [fmt(m, sd) for m, sd in zip(summary[f"{key}_mean"], summary[f"{key}_std"])]
+    out["runs"] = summary["runs"].to_numpy()
+    return out.set_index(["protocol", "arm"])
+
+
 def _figure(nrows, ncols, width, height, **kw):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), dpi=DPI, squeeze=False, **kw)
