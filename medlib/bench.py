@@ -1,0 +1,330 @@
+"""Images/s of medlib's pre-training steps against the standard recipe and the compute bound.
+
+For one backbone (ResNet-18, ImageNet stem, channels_last), one batch size and the same source images, three
+ways to run a SimCLR (Chen et al., ICML 2020) or BYOL (Grill et al., NeurIPS 2020) training step are timed:
+
+``a`` medlib: uint8 images resident on the training device, views drawn in batches by :mod:`medlib.augment`
+    inside the method's ``loss`` (:class:`medlib.pretrain.SimCLR`, :class:`medlib.pretrain.BYOL`), then
+    forward, backward, SGD step and (BYOL) the momentum update: exactly the step of :func:`medlib.pretrain.pretrain`.
+``b`` the standard recipe: PIL images (made per item from a uint8 array, as ``medmnist``'s datasets do) through
+    lightly's ``SimCLRTransform`` / ``BYOLView1Transform`` + ``BYOLView2Transform`` in a torch ``DataLoader``,
+    then the same model, loss and step. By default (``recipe="matched"``) the transforms are set to medlib's
+    recipe (crop scale 0.2-1, jitter 0.4 without hue, grey 0.2, no blur, BYOL's second view solarised with
+    p 0.2, mean/std 0.5) so that both sides do the same work; ``recipe="default"`` keeps lightly's defaults
+    (which add Gaussian blur and hue jitter, and so only make ``b`` slower).
+``c`` the compute bound: the same forward, backward and step on views made before the clock starts.
+
+Timing on the CPU: each repeat runs ``steps`` rounds in which a, c and ``b`` without workers take one step each,
+in an order that rotates every round, so that load from other processes hits them alike; a ``DataLoader`` with
+workers is timed as one block per repeat (a fresh iterator, ``max(1, num_workers)`` untimed warm-up steps so
+that its queue is in steady state, ``steps`` timed steps, then its workers are shut down so that they never
+run during a or c). Images/s are medians over the samples; CPU-time ratios (process time of a, c and b0) are
+reported too, since other load on the machine barely moves them. On CUDA the uint8 pool lives on the device,
+steps run under bf16 autocast, the loader pins memory, every variant is timed in blocks, and the host
+synchronises only around a block.
+
+    python -m medlib bench --sizes 28 64 --batch-size 256 --steps 3 --repeats 5 --out bench.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from .augment import BYOL_VIEWS, SIMCLR_VIEW
+from .data import SIZES, data_root, file_name, source_pool
+from .models import backbone
+from .pretrain import BYOL, SimCLR, autocast, default_device
+from .validation import check_choice, check_choices, check_number, check_numbers
+
+METHODS = ("simclr", "byol")
+RECIPES = ("matched", "default")
+OFFLINE_SOURCES = ("breastmnist", "pneumoniamnist", "retinamnist")
+MATCHED = dict(cj_prob=0.8, cj_strength=1.0, cj_bright=0.4, cj_contrast=0.4, cj_sat=0.4, cj_hue=0.0,
+               min_scale=0.2, random_gray_scale=0.2, gaussian_blur=0.0, hf_prob=0.5,
+               normalize={"mean": [0.5] * 3, "std": [0.5] * 3})
+
+
+def bench_images(size: int, sources=OFFLINE_SOURCES, max_images: int | None = None) -> tuple[torch.Tensor, str]:
+    """uint8 ``N x 3 x size x size`` source images and a note saying where they come from.
+
+    The sources whose official file at ``size`` is in the data root are pooled (real images). If none is,
+    the 28 px pool is upsampled with bilinear ``F.interpolate`` (and the note says so).
+    """
+    present = tuple(f for f in sources if (data_root() / file_name(f, size)).exists())
+    if present:
+        pool = source_pool(present, size, max_images=max_images)
+        return pool.images, f"{'+'.join(present)} train at {size} px ({len(pool)} real images)"
+    pool = source_pool(sources, 28, max_images=max_images)
+    up = F.interpolate(pool.images.float(), size=(size, size), mode="bilinear", align_corners=False)
+    return up.round_().clamp_(0, 255).to(torch.uint8), \
+        f"{'+'.join(sources)} train at 28 px upsampled to {size} px ({len(pool)} images)"
+
+
+class PILViews(Dataset):
+    """The standard recipe's dataset: a PIL image per item (as ``medmnist`` makes them), then ``transform``."""
+
+    def __init__(self, images: torch.Tensor, transform):
+        self.array = images.permute(0, 2, 3, 1).contiguous().numpy()  # N x H x W x 3 uint8, like medmnist's npz
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.array)
+
+    def __getitem__(self, i):
+        return self.transform(Image.fromarray(self.array[i]).convert("RGB")), 0
+
+
+def lightly_transform(method: str, size: int, recipe: str = "matched"):
+    """lightly's transform for ``method``: set to medlib's augmentation recipe (``matched``, see the module
+    docstring), or lightly's own defaults (``default``: adds Gaussian blur and hue jitter, crops down to 8 %)."""
+    from lightly.transforms import BYOLTransform, BYOLView1Transform, BYOLView2Transform, SimCLRTransform
+
+    check_choice("recipe", recipe, RECIPES)
+    if recipe == "default":
+        if method == "simclr":
+            return SimCLRTransform(input_size=size)
+        return BYOLTransform(BYOLView1Transform(input_size=size), BYOLView2Transform(input_size=size))
+    if method == "simclr":
+        return SimCLRTransform(input_size=size, **MATCHED)
+    return BYOLTransform(BYOLView1Transform(input_size=size, solarization_prob=0.0, **MATCHED),
+                         BYOLView2Transform(input_size=size, solarization_prob=0.2, **MATCHED))
+
+
+def build(method: str, device: torch.device, batch_size: int):
+    """The method (ResNet-18, ImageNet stem, channels_last) and SGD exactly as :func:`medlib.pretrain.pretrain`."""
+    torch.manual_seed(0)
+    encoder = backbone("resnet18", "imagenet")
+    model = (SimCLR(encoder) if method == "simclr" else BYOL(encoder)).to(device)
+    lr = 0.06 * batch_size / 256
+    return model, torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+
+
+def loss_on_views(model, views: torch.Tensor) -> torch.Tensor:
+    """The loss of ``model`` on ready-made views ``cat([view0, view1])``: the rest of its ``loss`` method."""
+    if isinstance(model, SimCLR):
+        z0, z1 = model.projection(model.encoder(views)).chunk(2)
+        return model.criterion(z0, z1)
+    p0, p1 = model.prediction(model.projection(model.encoder(views))).chunk(2)
+    with torch.no_grad():
+        z0, z1 = model.projection_momentum(model.encoder_momentum(views)).chunk(2)
+    return 0.5 * (model.criterion(p0, z1) + model.criterion(p1, z0))
+
+
+def medlib_views(method: str, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """The two views ``SimCLR.loss`` / ``BYOL.loss`` draw, in the same order."""
+    first, second = (SIMCLR_VIEW, SIMCLR_VIEW) if method == "simclr" else BYOL_VIEWS
+    return torch.cat([first(images, g), second(images, g)])
+
+
+class Runner:
+    """The three step variants for one method and image size, sharing one model and optimiser."""
+
+    def __init__(self, method: str, images: torch.Tensor, batch_size: int, device: torch.device, workers,
+                 seed: int = 0, recipe: str = "matched"):
+        self.method, self.bs, self.device, self.workers = method, batch_size, device, tuple(workers)
+        self.model, self.optimizer = build(method, device, batch_size)
+        self.model.train()
+        self.images = images.to(device)  # uint8, resident on the training device
+        self.labels = torch.zeros(len(images), dtype=torch.long, device=device)
+        self.g = torch.Generator(device).manual_seed(seed)
+        self.order, self.pos, self.step_count, self._b0 = None, len(images), 0, None
+        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:batch_size]
+        with torch.no_grad():
+            self.views = medlib_views(method, self.images[idx.to(device)], self.g)  # c's ready-made views
+        self.dataset = PILViews(images, lightly_transform(method, images.shape[-1], recipe))
+
+    def _update(self, loss):
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.model.after_step(self.step_count, 10_000)
+        self.step_count += 1
+
+    def _next_index(self):
+        if self.pos + self.bs > len(self.images):
+            self.order = torch.randperm(len(self.images), generator=self.g, device=self.device)
+            self.pos = 0
+        self.pos += self.bs
+        return self.order[self.pos - self.bs:self.pos]
+
+    def step_a(self):
+        idx = self._next_index()
+        with autocast(self.device):
+            loss = self.model.loss(self.images[idx], self.labels[idx], self.g)
+        self._update(loss)
+
+    def step_c(self):
+        with autocast(self.device):
+            loss = loss_on_views(self.model, self.views)
+        self._update(loss)
+
+    def step_b(self, batch):
+        views, _ = batch
+        x = torch.cat(views).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        with autocast(self.device):
+            loss = loss_on_views(self.model, x)
+        self._update(loss)
+
+    def loader(self, workers: int) -> DataLoader:
+        sampler = RandomSampler(self.dataset, replacement=True, num_samples=1 << 40,
+                                generator=torch.Generator().manual_seed(self.step_count))
+        return DataLoader(self.dataset, batch_size=self.bs, sampler=sampler, num_workers=workers, drop_last=True,
+                          pin_memory=self.device.type == "cuda")
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def sample(self, variant: str, steps: int) -> tuple[float, float | None]:
+        """(wall seconds, CPU seconds of this process) for ``steps`` steps of ``variant``: ``a``, ``c``, or
+        ``b<workers>``. ``b0`` draws from one loader kept for the whole run (it has no background work); a loader
+        with workers is started afresh, warmed up for ``max(1, workers)`` steps, timed, and shut down (no CPU
+        seconds: its work is in other processes)."""
+        workers = int(variant[1:]) if variant.startswith("b") else None
+        if workers:
+            batches = iter(self.loader(workers))
+            for _ in range(max(1, workers)):  # warm-up: workers started and the queue in steady state
+                self.step_b(next(batches))
+            step = lambda: self.step_b(next(batches))  # noqa: E731
+        elif workers == 0:
+            if self._b0 is None:
+                self._b0 = iter(self.loader(0))
+            step = lambda: self.step_b(next(self._b0))  # noqa: E731
+        else:
+            step = self.step_a if variant == "a" else self.step_c
+        self._sync()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            step()
+        self._sync()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if workers:
+            del batches, step  # shuts the workers down before the next variant runs
+        return wall, None if workers else cpu
+
+    def warm_up(self, steps: int = 2):
+        for _ in range(steps):
+            for v in ("a", "c") + (("b0",) if 0 in self.workers else ()):
+                self.sample(v, 1)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def _rate(samples: list, batch_size: int) -> float:
+    """Images/s over some [wall seconds, CPU seconds, steps] samples."""
+    return batch_size * sum(x[2] for x in samples) / sum(x[0] for x in samples)
+
+
+def _rotate(items: list, k: int) -> list:
+    k %= max(1, len(items))
+    return items[k:] + items[:k]
+
+
+def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats: int = 5, methods=METHODS,
+                  out=None, workers=(0, 2), max_images: int | None = None, device: torch.device | None = None,
+                  recipe: str = "matched", echo: bool = True) -> list[dict]:
+    """Time a, b (for each ``workers`` count) and c per size and method; print the table; return its rows.
+
+    On the CPU, a, c and ``b`` without workers are interleaved step by step (each repeat: ``steps`` rounds of one
+    step each, in rotating order), so that load from other processes hits them alike; a loader with workers is
+    timed as a block of ``steps`` steps per repeat. On CUDA every variant is timed in blocks of ``steps`` steps
+    (the host synchronises only around a block). Images/s is the median over the samples; ``b`` is the standard
+    recipe with its fastest worker count. Rows also hold CPU-time ratios (process time of a, c and b0), which
+    other load on the machine barely moves. ``out`` appends the rows as JSON lines.
+    """
+    sizes = check_choices("sizes", list(sizes), SIZES)
+    methods = check_choices("methods", list(methods), METHODS)
+    check_number("batch_size", batch_size, low=2, integer=True)
+    check_number("steps", steps, low=1, integer=True)
+    check_number("repeats", repeats, low=1, integer=True)
+    workers = check_numbers("workers", list(workers), low=0, integer=True)
+    check_choice("recipe", recipe, RECIPES)
+    device = device or default_device()
+    say = print if echo else (lambda *a, **k: None)
+    variants = ["a"] + [f"b{w}" for w in workers] + ["c"]
+    by_step = device.type == "cpu"
+    fine = [v for v in variants if v in ("a", "c", "b0")] if by_step else []
+    blocks = [v for v in variants if v not in fine]
+    rows = []
+    say(f"device: {device_name(device)}; batch {batch_size}; {repeats} repeats x {steps} steps, "
+        f"{'interleaved step by step (loaders with workers: one block per repeat)' if by_step else 'in blocks'}; "
+        f"images/s = source images (2 views each) per second, median; lightly transforms: {recipe}")
+    for size in sizes:
+        images, note = bench_images(size, max_images=max_images)
+        bs = min(batch_size, len(images))
+        say(f"{size} px: {note}")
+        for method in methods:
+            runner = Runner(method, images, bs, device, workers, recipe=recipe)
+            runner.warm_up()
+            samples = {v: [] for v in variants}  # [wall seconds, CPU seconds or None, steps]
+            for r in range(repeats):
+                for k in range(steps if fine else 0):
+                    for v in _rotate(fine, r * steps + k):
+                        samples[v].append([*runner.sample(v, 1), 1])
+                for v in _rotate(blocks, r):
+                    samples[v].append([*runner.sample(v, steps), steps])
+                say(f"  {method} repeat {r + 1}/{repeats}: images/s " + ", ".join(
+                    f"{v} {_rate(samples[v][-(steps if v in fine else 1):], bs):.0f}" for v in variants), flush=True)
+            rate = {v: statistics.median(bs * n / wall for wall, _, n in x) for v, x in samples.items()}
+            cpu = {v: statistics.median(bs * n / c for _, c, n in x) for v, x in samples.items()
+                   if x[0][1] is not None}
+            best_b = max((f"b{w}" for w in workers), key=rate.get) if workers else None
+            row = {"size": size, "method": method, "recipe": recipe, "batch_size": bs, "steps": steps,
+                   "repeats": repeats, "threads": torch.get_num_threads(),
+                   "images": note, "device": device_name(device), "torch": torch.__version__,
+                   "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                   "a": rate["a"], "c": rate["c"], "a_over_c": rate["a"] / rate["c"],
+                   **{f"b_workers{w}": rate[f"b{w}"] for w in workers},
+                   "b": rate[best_b] if best_b else None, "b_workers": int(best_b[1:]) if best_b else None,
+                   "a_over_b": rate["a"] / rate[best_b] if best_b else None,
+                   "cpu_images_per_s": cpu,
+                   "cpu_a_over_c": cpu["a"] / cpu["c"] if "a" in cpu and "c" in cpu else None,
+                   "cpu_a_over_b0": cpu["a"] / cpu["b0"] if "a" in cpu and "b0" in cpu else None,
+                   "samples": samples}
+            if fine and "a" in fine and "c" in fine:  # a and c timed in the same round, moments apart
+                pairs = zip(samples["a"], samples["c"])
+                row["a_over_c_paired"] = statistics.median(c[0] / a[0] for a, c in pairs)
+            rows.append(row)
+            if out:
+                with open(Path(out), "a") as f:
+                    f.write(json.dumps(row) + "\n")
+    say(table(rows, workers))
+    return rows
+
+
+def table(rows: list[dict], workers=(0, 2)) -> str:
+    """The benchmark's rows as a fixed-width text table: images/s, ratios, and CPU-time ratios."""
+    head = ["size", "method", "a medlib"] + [f"b lightly w={w}" for w in workers] + ["c compute", "a/b", "a/c",
+                                                                                     "cpu a/b0", "cpu a/c"]
+    lines = [head]
+
+    def ratio(x):
+        return "-" if x is None else f"{x:.2f}"
+
+    for r in rows:
+        b = [f"{r[f'b_workers{w}']:.0f}" for w in workers]
+        lines.append([f"{r['size']}", r["method"], f"{r['a']:.0f}", *b, f"{r['c']:.0f}", ratio(r["a_over_b"]),
+                      ratio(r["a_over_c"]), ratio(r["cpu_a_over_b0"]), ratio(r["cpu_a_over_c"])])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
