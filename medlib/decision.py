@@ -176,31 +176,53 @@ def _level(scenario: str, level: float) -> str:
 
 
 def condition_names(table: pd.DataFrame) -> list[str]:
+    """One line per condition: "target · situation · protocol"."""
     return [f"{t} · {_level(s, lv)} · {PROTOCOL_LABELS.get(p, p)}"
             for t, s, lv, p in zip(table["target"], table["scenario"], table["level"], table["protocol"])]
 
 
+def situations(df: pd.DataFrame) -> list[str]:
+    """The scenario and level of each row in words: "all labels", "10% of labels", "imbalance 10:1"."""
+    return [_level(s, lv) for s, lv in zip(df["scenario"], df["level"])]
+
+
+def run_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """How many runs (arm x protocol x seed, skipped ones included) each target and situation holds."""
+    out = df.assign(situation=situations(df)).groupby(["target", "situation"], sort=False).size()
+    return out.rename("runs").to_frame()
+
+
+def _num(value, decimals):
+    return "–" if not _present(value) else f"{value:.{decimals}f}"
+
+
 def display_table(table: pd.DataFrame, metric: str = "auc", decimals: int = 3) -> pd.DataFrame:
-    """The decision table for reading: condition as the index, arm labels, rounded numbers, a verdict."""
+    """The decision table for reading: (target, situation, protocol) as the index, arm labels, rounded
+    numbers ("–" where there is none) and a short verdict on seed noise."""
     def verdict(row):
-        if row["beyond_noise"] is None or (isinstance(row["beyond_noise"], float) and math.isnan(row["beyond_noise"])):
-            return row["note"] or "no test"
-        return "yes" if row["beyond_noise"] else "no"
+        if row["beyond_noise"] is True:
+            return "yes"
+        if row["beyond_noise"] is False:
+            return "no"
+        if str(row["note"]).startswith("too few seeds"):
+            return f"no test ({row['seeds']} seed{'s' if row['seeds'] != 1 else ''})"
+        return row["note"] or "no test"
 
     label = METRIC_LABELS.get(metric, metric)
     out = pd.DataFrame({
-        "condition": condition_names(table),
+        "target": table["target"],
+        "situation": situations(table),
+        "protocol": table["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p)),
         "winner": table["winner"].map(arm_label),
-        f"winner {label}": [_mean_std(m, s, decimals) for m, s in zip(table[metric], table[f"{metric}_std"])],
+        label: [_mean_std(m, s, decimals) for m, s in zip(table[metric], table[f"{metric}_std"])],
         "runner-up": table["runner_up"].map(lambda a: arm_label(a) if isinstance(a, str) else "–"),
-        "margin": table["margin"].round(decimals),
-        "d_z": table["d_z"].round(2),
-        "p (paired)": table["p"].round(3),
+        "margin": [_num(v, decimals) for v in table["margin"]],
+        "d_z": [_num(v, 2) for v in table["d_z"]],
+        "p": [_num(v, 3) for v in table["p"]],
         "beyond seed noise": [verdict(r) for _, r in table.iterrows()],
-        "gain over scratch": table["vs_scratch"].round(decimals),
-        "seeds": table["seeds"],
+        "gain over scratch": [_num(v, decimals) for v in table["vs_scratch"]],
     })
-    return out.set_index("condition")
+    return out.set_index(["target", "situation", "protocol"])
 
 
 def _mean_std(mean, std, decimals):
@@ -211,7 +233,10 @@ def wins(table: pd.DataFrame) -> pd.DataFrame:
     """How many conditions each arm wins, in all and beyond seed noise, per protocol."""
     t = table.assign(beyond=table["beyond_noise"].map(lambda v: v is True))
     out = t.groupby(["protocol", "winner"], sort=False).agg(wins=("winner", "size"), beyond_noise=("beyond", "sum"))
-    return out.reset_index().rename(columns={"winner": "arm"})
+    out = out.reset_index().rename(columns={"winner": "arm"})
+    order = {p: i for i, p in enumerate(dict.fromkeys(table["protocol"]))}
+    return out.sort_values(["protocol", "wins"], key=lambda c: c.map(order) if c.name == "protocol" else -c,
+                           kind="stable").reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------- prose

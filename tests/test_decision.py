@@ -55,7 +55,8 @@ def test_too_few_seeds_gives_no_test_and_says_so():
     row = decision.decision_table(df).iloc[0]
     assert math.isnan(row["p"]) and row["beyond_noise"] is None and "too few seeds" in row["note"]
     shown = decision.display_table(decision.decision_table(df))
-    assert "too few seeds" in shown["beyond seed noise"].iloc[0]
+    assert shown["beyond seed noise"].iloc[0] == "no test (2 seeds)" and shown["p"].iloc[0] == "–"
+    assert shown.index[0] == ("breastmnist", "all labels", "Linear probe")
 
 
 def test_conditions_split_by_scenario_level_and_protocol_and_skipped_rows_are_ignored():
@@ -74,6 +75,9 @@ def test_conditions_split_by_scenario_level_and_protocol_and_skipped_rows_are_ig
     assert table.loc[1, "vs_scratch"] == 0.0
     wins = decision.wins(table)
     assert wins.set_index(["protocol", "arm"]).loc[("linear", "scratch"), "wins"] == 1
+    assert list(wins["protocol"]) == ["linear", "linear", "linear", "finetune"]  # protocols kept together
+    assert decision.situations(table) == ["all labels", "all labels", "10% of labels", "imbalance 10:1"]
+    assert decision.run_counts(decision.label_conditions(df))["runs"].tolist() == [13, 6, 6]
 
 
 def test_recommendations_count_from_the_table():
