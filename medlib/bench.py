@@ -20,7 +20,7 @@ workers is timed as one block per repeat (a fresh iterator, ``max(1, num_workers
 that its queue is in steady state, ``steps`` timed steps, then its workers are shut down so that they never
 run during a or c). Images/s are medians over the samples; CPU-time ratios (process time of a, c and b0) are
 reported too, since other load on the machine barely moves them. On CUDA the uint8 pool lives on the device,
-steps run under bf16 autocast, the loader pins memory, every variant is timed in blocks, and the host
+steps run under bf16 autocast (``amp=False``: float32), peak device memory is recorded, the loader pins memory, every variant is timed in blocks, and the host
 synchronises only around a block.
 
     python -m medlib bench --sizes 28 64 --batch-size 256 --steps 3 --repeats 5 --out bench.jsonl
@@ -131,8 +131,9 @@ class Runner:
     """The three step variants for one method and image size, sharing one model and optimiser."""
 
     def __init__(self, method: str, images: torch.Tensor, batch_size: int, device: torch.device, workers,
-                 seed: int = 0, recipe: str = "matched"):
+                 seed: int = 0, recipe: str = "matched", amp: bool = True):
         self.method, self.bs, self.device, self.workers = method, batch_size, device, tuple(workers)
+        self.amp = amp and device.type == "cuda"
         self.model, self.optimizer = build(method, device, batch_size)
         self.model.train()
         self.images = images.to(device)  # uint8, resident on the training device
@@ -143,6 +144,10 @@ class Runner:
         with torch.no_grad():
             self.views = medlib_views(method, self.images[idx.to(device)], self.g)  # c's ready-made views
         self.dataset = PILViews(images, lightly_transform(method, images.shape[-1], recipe))
+
+    def autocast(self):
+        """bf16 autocast as in :func:`medlib.pretrain.pretrain` (CUDA), or float32 when ``amp`` is off."""
+        return autocast(self.device) if self.amp else torch.autocast(self.device.type, enabled=False)
 
     def _update(self, loss):
         self.optimizer.zero_grad(set_to_none=True)
@@ -160,19 +165,19 @@ class Runner:
 
     def step_a(self):
         idx = self._next_index()
-        with autocast(self.device):
+        with self.autocast():
             loss = self.model.loss(self.images[idx], self.labels[idx], self.g)
         self._update(loss)
 
     def step_c(self):
-        with autocast(self.device):
+        with self.autocast():
             loss = loss_on_views(self.model, self.views)
         self._update(loss)
 
     def step_b(self, batch):
         views, _ = batch
         x = torch.cat(views).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with autocast(self.device):
+        with self.autocast():
             loss = loss_on_views(self.model, x)
         self._update(loss)
 
@@ -243,7 +248,7 @@ def _rotate(items: list, k: int) -> list:
 
 def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats: int = 5, methods=METHODS,
                   out=None, workers=(0, 2), max_images: int | None = None, device: torch.device | None = None,
-                  recipe: str = "matched", echo: bool = True) -> list[dict]:
+                  recipe: str = "matched", amp: bool = True, echo: bool = True) -> list[dict]:
     """Time a, b (for each ``workers`` count) and c per size and method; print the table; return its rows.
 
     On the CPU, a, c and ``b`` without workers are interleaved step by step (each repeat: ``steps`` rounds of one
@@ -269,13 +274,16 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
     rows = []
     say(f"device: {device_name(device)}; batch {batch_size}; {repeats} repeats x {steps} steps, "
         f"{'interleaved step by step (loaders with workers: one block per repeat)' if by_step else 'in blocks'}; "
-        f"images/s = source images (2 views each) per second, median; lightly transforms: {recipe}")
+        f"{'bf16 autocast; ' if amp and device.type == 'cuda' else ''}images/s = source images (2 views each) "
+        f"per second, median; lightly transforms: {recipe}")
     for size in sizes:
         images, note = bench_images(size, max_images=max_images)
         bs = min(batch_size, len(images))
         say(f"{size} px: {note}")
         for method in methods:
-            runner = Runner(method, images, bs, device, workers, recipe=recipe)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            runner = Runner(method, images, bs, device, workers, recipe=recipe, amp=amp)
             runner.warm_up()
             samples = {v: [] for v in variants}  # [wall seconds, CPU seconds or None, steps]
             for r in range(repeats):
@@ -291,6 +299,8 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
                    if x[0][1] is not None}
             best_b = max((f"b{w}" for w in workers), key=rate.get) if workers else None
             row = {"size": size, "method": method, "recipe": recipe, "batch_size": bs, "steps": steps,
+                   "amp": runner.amp, "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2 ** 20
+                   if device.type == "cuda" else None,
                    "repeats": repeats, "threads": torch.get_num_threads(),
                    "images": note, "device": device_name(device), "torch": torch.__version__,
                    "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -317,6 +327,8 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
     """The benchmark's rows as a fixed-width text table: images/s, ratios, and CPU-time ratios."""
     head = ["size", "method", "a medlib"] + [f"b lightly w={w}" for w in workers] + ["c compute", "a/b", "a/c",
                                                                                      "cpu a/b0", "cpu a/c"]
+    memory = any(r.get("peak_memory_mib") for r in rows)
+    head += ["peak MiB"] if memory else []
     lines = [head]
 
     def ratio(x):
@@ -325,6 +337,7 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
     for r in rows:
         b = [f"{r[f'b_workers{w}']:.0f}" for w in workers]
         lines.append([f"{r['size']}", r["method"], f"{r['a']:.0f}", *b, f"{r['c']:.0f}", ratio(r["a_over_b"]),
-                      ratio(r["a_over_c"]), ratio(r["cpu_a_over_b0"]), ratio(r["cpu_a_over_c"])])
+                      ratio(r["a_over_c"]), ratio(r["cpu_a_over_b0"]), ratio(r["cpu_a_over_c"])]
+                     + ([f"{r['peak_memory_mib']:.0f}"] if memory else []))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)

@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=5, help="timed steps per repeat")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--methods", nargs="+", default=["simclr", "byol"])
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 2],
+                   help="DataLoader worker counts tried for the standard recipe (b is the fastest)")
+    p.add_argument("--no-amp", dest="amp", action="store_false", help="float32 instead of bf16 autocast (CUDA)")
     p.add_argument("--out", help="append the results as JSON lines to this file")
     return parser
 
@@ -119,7 +122,8 @@ def _run(args) -> int:
     elif args.command == "bench":
         from .bench import run_benchmark
 
-        run_benchmark(args.sizes, args.batch_size, args.steps, args.repeats, args.methods, args.out)
+        run_benchmark(args.sizes, args.batch_size, args.steps, args.repeats, args.methods, args.out,
+                      workers=args.workers, amp=args.amp)
     return 0
 
 

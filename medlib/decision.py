@@ -389,9 +389,14 @@ def plot_condition(df: pd.DataFrame, target: str, scenario: str, protocol: str, 
 
 def explorer(df: pd.DataFrame):
     """An ipywidgets explorer of the stored results: dataset x scenario x arm x protocol (and metric)
-    dropdowns that redraw :func:`plot_condition`. Live only in a running Jupyter kernel."""
+    dropdowns that redraw :func:`plot_condition`. Live only in a running Jupyter kernel.
+
+    The figure is shown as a PNG in an ``Image`` widget whose value is replaced on every change (no
+    ``Output`` capture), so executing the cell without a front end (papermill, nbval) draws once and returns.
+    """
+    import io
+
     import ipywidgets as widgets
-    from IPython.display import display
     done = df[df["skipped"].isna()] if "skipped" in df else df
 
     def options(column):
@@ -406,17 +411,15 @@ def explorer(df: pd.DataFrame):
                                      description="protocol"),
         "metric": widgets.Dropdown(options=[(METRIC_LABELS.get(m, m), m) for m in METRICS], description="metric"),
     }
-    out = widgets.Output()
+    image = widgets.Image(format="png")
 
-    def redraw(**values):
-        with out:
-            out.clear_output(wait=True)
-            display(plot_condition(done, **values))
-
-    def changed(_=None):
-        redraw(**{k: w.value for k, w in controls.items()})
+    def redraw(_=None):
+        buffer = io.BytesIO()
+        plot_condition(done, **{k: w.value for k, w in controls.items()}).savefig(buffer, format="png",
+                                                                                   bbox_inches="tight")
+        image.value = buffer.getvalue()
 
     for w in controls.values():
-        w.observe(changed, names="value")
-    changed()
-    return widgets.VBox([widgets.HBox(list(controls.values())[:3]), widgets.HBox(list(controls.values())[3:]), out])
+        w.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox(list(controls.values())[:3]), widgets.HBox(list(controls.values())[3:]), image])

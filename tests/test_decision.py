@@ -101,3 +101,7 @@ def test_summary_figure_and_condition_figure_draw(tmp_path):
     decision.plot_condition(df, "breastmnist", "label fraction", "linear", "tl").savefig(tmp_path / "c.png")
     box = decision.explorer(df)
     assert len(box.children) == 3
+    first_png = box.children[2].value
+    assert first_png[:8] == b"\x89PNG\r\n\x1a\n"
+    box.children[0].children[2].value = "tl"  # highlight another arm: the figure is redrawn
+    assert box.children[2].value != first_png

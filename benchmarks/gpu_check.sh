@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The GPU checks in one script, for a machine with a CUDA device and no internet:
+#   1. `python -m medlib bench` (issue 5: a, b, c images/s; a/b, a/c; bf16 autocast against float32; peak memory),
+#   2. the MedMNIST v2 ResNet-18 (28) baseline reproduction (benchmarks/medmnist_baseline.py),
+#   3. chapter 2 (pre-training) under the full profile's training budget, restricted to the offline 28 px files.
+# Usage: OUT=results_dir MEDLIB_DATA=folder_of_npz bash benchmarks/gpu_check.sh
+# Wheels missing on the machine may wait in .whl/ (installed into /tmp/site). Every step writes its log and
+# results to $OUT as it goes, and a failing step does not stop the next one.
+set -u
+OUT=${OUT:?set OUT to a results folder}
+export MEDLIB_OFFLINE=1 MEDLIB_RUNS=${MEDLIB_RUNS:-/tmp/medlib_runs} PYTHONUNBUFFERED=1
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+  export JUPYTER_PATH=/tmp/site/share/jupyter
+else
+  export PYTHONPATH=$PWD
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/nvidia_smi.csv"
+python3 -c "import torch, torchvision, lightly, medmnist; print('torch', torch.__version__, 'torchvision',
+torchvision.__version__, 'lightly', lightly.__version__, 'cuda', torch.cuda.get_device_name())" | tee "$OUT/versions.txt"
+
+bench() { python3 -m medlib bench --steps 10 --repeats 5 --workers 4 15 --out "$OUT/bench.jsonl" "$@"; }
+{ bench --sizes 28 64 --batch-size 256; bench --sizes 28 --batch-size 256 --methods simclr --no-amp
+  bench --sizes 28 --batch-size 1024 --methods simclr; } 2>&1 | tee "$OUT/bench.log"
+
+# the chapter and the baseline share the GPU from here on (the chapter's images/s are not a clean speed figure)
+timeout "${CHAPTER_SECONDS:-300}" python3 -m papermill notebooks/02_pretraining.ipynb "$OUT/02_pretraining_full.ipynb" \
+  -p profile full -p size 28 -p targets '["breastmnist"]' \
+  -p source_flags '["breastmnist", "pneumoniamnist", "retinamnist"]' --cwd "$PWD" > "$OUT/chapter.log" 2>&1 &
+chapter=$!
+timeout "${BASELINE_SECONDS:-300}" python3 benchmarks/medmnist_baseline.py --flags breastmnist retinamnist pneumoniamnist 2>&1 | tee "$OUT/baseline.log"
+cp benchmarks/medmnist_baseline.md "$OUT/"
+wait $chapter; echo "chapter exit $?" >> "$OUT/chapter.log"
+tar czf "$OUT/runs.tar.gz" --exclude='*.pt' -C "$MEDLIB_RUNS" .
