@@ -10,12 +10,12 @@ and the table to benchmarks/medmnist_baseline.md (every number from the stored r
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from datetime import date
 from pathlib import Path
 
 from medlib.experiment import AdaptConfig, run_grid, summarize
+from medlib.bench import device_name
 from medlib.pretrain import default_device
 
 PUBLISHED = {"breastmnist": (0.901, 0.863), "retinamnist": (0.717, 0.524), "pneumoniamnist": (0.944, 0.854)}
@@ -39,8 +39,8 @@ def main() -> None:
     section = "\n".join([
         f"\n## {date.today()}: {', '.join(args.flags)}, stem {args.stem}, {args.epochs} epochs",
         f"`python benchmarks/medmnist_baseline.py --flags {' '.join(args.flags)} --seeds "
-        f"{' '.join(map(str, args.seeds))} --epochs {args.epochs} --stem {args.stem}` on {default_device()} "
-        f"({platform.processor() or platform.machine()}), {time.time() - t0:.0f} s wall (incl. cached runs).\n",
+        f"{' '.join(map(str, args.seeds))} --epochs {args.epochs} --stem {args.stem}` on "
+        f"{device_name(default_device())}, {time.time() - t0:.0f} s wall (incl. cached runs).\n",
         "| dataset | stem | epochs | seeds | test AUC (ours) | test ACC (ours) | published AUC / ACC | ΔAUC |",
         "|---|---|---:|---:|---|---|---|---:|", *lines, ""])
     if not OUT.exists():
