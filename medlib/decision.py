@@ -24,7 +24,7 @@ from scipy import stats
 
 from .experiment import run_grid
 from .metrics import METRICS
-from .plots import ARM_COLOURS, ARMS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label
+from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order
 from .study import adapt_configs
 from .validation import ParameterError, check_choice
 
@@ -299,9 +299,6 @@ def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
 # ------------------------------------------------------------------------------------------ figures
 
 
-def _in_order(arms) -> list[str]:
-    arms = list(dict.fromkeys(arms))
-    return [a for a in ARMS if a in arms] + [a for a in arms if a not in ARMS]
 
 
 def gain_matrix(df: pd.DataFrame, table: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
@@ -309,7 +306,7 @@ def gain_matrix(df: pd.DataFrame, table: pd.DataFrame, metric: str = "auc") -> p
     done = df[df["skipped"].isna()] if "skipped" in df else df
     means = done.groupby(CONDITION + ["arm"], sort=False, dropna=False)[metric].mean().unstack("arm")
     means = means.reindex(pd.MultiIndex.from_frame(table[CONDITION]))
-    arms = _in_order(means.columns)
+    arms = in_arm_order(means.columns)
     gain = means[arms].sub(means["scratch"], axis=0) if "scratch" in means else means[arms]
     gain.index = condition_names(table)
     return gain
@@ -356,7 +353,7 @@ def plot_condition(df: pd.DataFrame, target: str, scenario: str, protocol: str, 
         ax.text(0.5, 0.5, "no runs for this combination", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    arms = _in_order(part["arm"])
+    arms = in_arm_order(part["arm"])
     levels = sorted(part["level"].dropna().unique())
     for i, a in enumerate(arms):
         rows = part[part["arm"] == a]
@@ -405,7 +402,7 @@ def explorer(df: pd.DataFrame):
     controls = {
         "target": widgets.Dropdown(options=options("target"), description="dataset"),
         "scenario": widgets.Dropdown(options=options("scenario"), description="scenario"),
-        "arm": widgets.Dropdown(options=[("all", "all")] + [(arm_label(a), a) for a in _in_order(done["arm"])],
+        "arm": widgets.Dropdown(options=[("all", "all")] + [(arm_label(a), a) for a in in_arm_order(done["arm"])],
                                 description="arm"),
         "protocol": widgets.Dropdown(options=[(PROTOCOL_LABELS.get(p, p), p) for p in options("protocol")],
                                      description="protocol"),
