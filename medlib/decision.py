@@ -296,6 +296,36 @@ def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
     return "\n".join(lines)
 
 
+def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = 0.05) -> str:
+    """A chapter's results in words, one Markdown bullet per condition of the decision table: the leading arm
+    with its mean ± std over seeds, its margin over the runner-up and whether that margin exceeds seed noise
+    (paired test), and its gain over scratch. Generated from ``table``; nothing is written by hand."""
+    label = METRIC_LABELS.get(metric, metric)
+    if len(table) == 0:
+        return "No stored results for this chapter's grid."
+
+    def noise(p, note):
+        if not _present(p):
+            return f"no paired test: {note}" if note else "no paired test"
+        return f"{'p < 0.001' if p < 0.001 else f'p = {p:.3f}'}, {'beyond' if p < alpha else 'within'} seed noise"
+
+    lines = []
+    for (target, protocol), part in table.groupby(["target", "protocol"], sort=False):
+        lines.append(f"- **{target}, {PROTOCOL_LABELS.get(protocol, protocol)}**")
+        for _, r in part.iterrows():
+            text = (f"{_level(r['scenario'], r['level'])}: {arm_label(r['winner'])} leads with {label} "
+                    f"{_mean_std(r[metric], r[f'{metric}_std'], 3)}")
+            if isinstance(r["runner_up"], str):
+                text += (f", {r['margin']:.3f} ahead of {arm_label(r['runner_up'])} "
+                         f"({noise(r['p'], r['note'])})")
+            if r["winner"] == "scratch":
+                text += "; no pre-trained arm beats training from scratch here"
+            elif _present(r["vs_scratch"]):
+                text += f"; {r['vs_scratch']:+.3f} over scratch ({noise(r['p_scratch'], '')})"
+            lines.append(f"  - {text}.")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------ figures
 
 
