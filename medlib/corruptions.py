@@ -29,7 +29,7 @@ from .adapt import _predict, _scores
 from .data import load
 from .experiment import AdaptConfig, load_model, minority_class
 from .metrics import METRICS, evaluate
-from .plots import ARM_COLOURS, ARMS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label
+from .plots import ARM_COLOURS, METRIC_LABELS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below
 from .pretrain import default_device
 from .store import RunStore
 from .validation import ParameterError, check_choices, check_number
@@ -237,7 +237,7 @@ def plot_examples(images: torch.Tensor, families=tuple(FAMILIES), severities=SEV
     """One test image (uint8 ``1 x C x H x W`` or ``C x H x W``) under every family (rows) and severity."""
     image = images if images.ndim == 4 else images.unsqueeze(0)
     cols = [0] + list(severities)
-    fig, axes = _figure(len(families), len(cols), 0.85, 0.8)
+    fig, axes = figure(len(families), len(cols), 0.85, 0.8)
     for i, family in enumerate(families):
         for j, s in enumerate(cols):
             img = corrupt(image, family, s, seed)[0]
@@ -261,13 +261,13 @@ def plot_drop(df: pd.DataFrame, metrics=("auc", "acc")):
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     d = drops(df, metrics)
     protocols = list(dict.fromkeys(d["protocol"]))
-    fig, axes = _figure(len(metrics), len(protocols), 3.8, 2.6, sharex=True)
+    fig, axes = figure(len(metrics), len(protocols), 3.8, 2.6, sharex=True)
     for r, metric in enumerate(metrics):
         per_seed = d.groupby(["arm", "protocol", "severity", "seed"], sort=False)[f"{metric}_drop"].mean().reset_index()
         for c, protocol in enumerate(protocols):
             ax = axes[r, c]
             part = per_seed[per_seed["protocol"] == protocol]
-            for arm in _in_order(part["arm"]):
+            for arm in in_arm_order(part["arm"]):
                 stats = part[part["arm"] == arm].groupby("severity")[f"{metric}_drop"].agg(["mean", "min", "max"])
                 x = [0] + list(stats.index)
                 colour = ARM_COLOURS.get(arm)
@@ -283,9 +283,7 @@ def plot_drop(df: pd.DataFrame, metrics=("auc", "acc")):
                 ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} change vs clean", fontsize=8)
             ax.set_xticks(sorted(set([0] + list(part["severity"]))))
             ax.spines[["top", "right"]].set_visible(False)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
-               fontsize=8, frameon=False)
+    legend_below(fig, axes[0, 0])
     fig.tight_layout()
     return fig
 
@@ -300,7 +298,7 @@ def plot_family_drop(df: pd.DataFrame, metric: str = "acc", severity: int | None
                           sort=False)
     values = table.to_numpy()
     limit = max(1e-6, float(np.nanmax(np.abs(values))))
-    fig, axes = _figure(1, 1, 0.75 * values.shape[1] + 2.6, 0.3 * values.shape[0] + 1.5)
+    fig, axes = figure(1, 1, 0.75 * values.shape[1] + 2.6, 0.3 * values.shape[0] + 1.5)
     ax = axes[0, 0]
     im = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(values.shape[1]), [f"{a}\n{p}" for p, a in table.columns], fontsize=7)
@@ -313,13 +311,5 @@ def plot_family_drop(df: pd.DataFrame, metric: str = "acc", severity: int | None
     return fig
 
 
-def _in_order(arms) -> list[str]:
-    arms = list(dict.fromkeys(arms))
-    return [a for a in ARMS if a in arms] + [a for a in arms if a not in ARMS]
 
 
-def _figure(nrows, ncols, width, height, **kw):
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), dpi=DPI, squeeze=False, **kw)
-    plt.close(fig)  # shown once, as the cell's value
-    return fig, axes

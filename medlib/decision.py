@@ -24,7 +24,7 @@ from scipy import stats
 
 from .experiment import run_grid
 from .metrics import METRICS
-from .plots import ARM_COLOURS, ARMS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label
+from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order
 from .study import adapt_configs
 from .validation import ParameterError, check_choice
 
@@ -296,12 +296,39 @@ def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
     return "\n".join(lines)
 
 
+def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = 0.05) -> str:
+    """A chapter's results in words, one Markdown bullet per condition of the decision table: the leading arm
+    with its mean ± std over seeds, its margin over the runner-up and whether that margin exceeds seed noise
+    (paired test), and its gain over scratch. Generated from ``table``; nothing is written by hand."""
+    label = METRIC_LABELS.get(metric, metric)
+    if len(table) == 0:
+        return "No stored results for this chapter's grid."
+
+    def noise(p, note):
+        if not _present(p):
+            return f"no paired test: {note}" if note else "no paired test"
+        return f"{'p < 0.001' if p < 0.001 else f'p = {p:.3f}'}, {'beyond' if p < alpha else 'within'} seed noise"
+
+    lines = []
+    for (target, protocol), part in table.groupby(["target", "protocol"], sort=False):
+        lines.append(f"- **{target}, {PROTOCOL_LABELS.get(protocol, protocol)}**")
+        for _, r in part.iterrows():
+            text = (f"{_level(r['scenario'], r['level'])}: {arm_label(r['winner'])} leads with {label} "
+                    f"{_mean_std(r[metric], r[f'{metric}_std'], 3)}")
+            if isinstance(r["runner_up"], str):
+                text += (f", {r['margin']:.3f} ahead of {arm_label(r['runner_up'])} "
+                         f"({noise(r['p'], r['note'])})")
+            if r["winner"] == "scratch":
+                text += "; no pre-trained arm beats training from scratch here"
+            elif _present(r["vs_scratch"]):
+                text += f"; {r['vs_scratch']:+.3f} over scratch ({noise(r['p_scratch'], '')})"
+            lines.append(f"  - {text}.")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------ figures
 
 
-def _in_order(arms) -> list[str]:
-    arms = list(dict.fromkeys(arms))
-    return [a for a in ARMS if a in arms] + [a for a in arms if a not in ARMS]
 
 
 def gain_matrix(df: pd.DataFrame, table: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
@@ -309,7 +336,7 @@ def gain_matrix(df: pd.DataFrame, table: pd.DataFrame, metric: str = "auc") -> p
     done = df[df["skipped"].isna()] if "skipped" in df else df
     means = done.groupby(CONDITION + ["arm"], sort=False, dropna=False)[metric].mean().unstack("arm")
     means = means.reindex(pd.MultiIndex.from_frame(table[CONDITION]))
-    arms = _in_order(means.columns)
+    arms = in_arm_order(means.columns)
     gain = means[arms].sub(means["scratch"], axis=0) if "scratch" in means else means[arms]
     gain.index = condition_names(table)
     return gain
@@ -356,7 +383,7 @@ def plot_condition(df: pd.DataFrame, target: str, scenario: str, protocol: str, 
         ax.text(0.5, 0.5, "no runs for this combination", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    arms = _in_order(part["arm"])
+    arms = in_arm_order(part["arm"])
     levels = sorted(part["level"].dropna().unique())
     for i, a in enumerate(arms):
         rows = part[part["arm"] == a]
@@ -405,7 +432,7 @@ def explorer(df: pd.DataFrame):
     controls = {
         "target": widgets.Dropdown(options=options("target"), description="dataset"),
         "scenario": widgets.Dropdown(options=options("scenario"), description="scenario"),
-        "arm": widgets.Dropdown(options=[("all", "all")] + [(arm_label(a), a) for a in _in_order(done["arm"])],
+        "arm": widgets.Dropdown(options=[("all", "all")] + [(arm_label(a), a) for a in in_arm_order(done["arm"])],
                                 description="arm"),
         "protocol": widgets.Dropdown(options=[(PROTOCOL_LABELS.get(p, p), p) for p in options("protocol")],
                                      description="protocol"),

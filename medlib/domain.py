@@ -29,7 +29,7 @@ from medmnist.info import INFO
 from .data import load, source_pool
 from .experiment import run_grid, summarize
 from .models import backbone
-from .plots import ARM_COLOURS, ARMS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label
+from .plots import ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, legend_below
 from .pretrain import PRETRAINED_ARMS, default_device, features
 from .study import adapt_configs, pretrain_config
 
@@ -213,8 +213,6 @@ def plot_distance_vs_gain(merged: pd.DataFrame, distance: str = "frechet", metri
                        "mmd2": "source pool and its MMD² to the target"}.get(distance, distance), fontsize=8)
         ax.spines[["top", "right"]].set_visible(False)
     axes[0, 0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)} gain over scratch")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
-               fontsize=8, frameon=False)
+    legend_below(fig, axes[0, 0])
     fig.tight_layout()
     return fig

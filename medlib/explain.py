@@ -30,7 +30,7 @@ from .adapt import _predict, _scores
 from .augment import to_float
 from .data import ImageSet
 from .models import Classifier
-from .plots import ARM_COLOURS, DPI, PROTOCOL_LABELS, SPLIT_COLOURS, arm_label
+from .plots import ARM_COLOURS, DPI, PROTOCOL_LABELS, SPLIT_COLOURS, arm_label, legend_below
 from .pretrain import features
 
 BLOCKS = ("layer4", "layer3", "layer2", "layer1")
@@ -181,9 +181,7 @@ def plot_embeddings(embeddings: dict, classes, title: str = ""):
                            label=classes[int(k)], alpha=0.8)
             ax.set_title(f"{arm_label(arm)}\n{PROTOCOL_LABELS.get(protocol, protocol)}, silhouette {score:.2f}",
                          fontsize=7, color=ARM_COLOURS.get(arm, "black"))
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, [l if len(l) <= 24 else l[:23] + "…" for l in labels], loc="upper center",
-               bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)), fontsize=7, frameon=False, markerscale=2)
+    legend_below(fig, axes[0, 0], fontsize=7, max_chars=24, markerscale=2)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

@@ -37,10 +37,21 @@ def arm_label(arm: str) -> str:
     return ARM_LABELS.get(arm, arm)
 
 
-def _figure(nrows: int = 1, ncols: int = 1, width: float = 4.0, height: float = 3.0, **kw):
+def figure(nrows: int = 1, ncols: int = 1, width: float = 4.0, height: float = 3.0, **kw):
+    """A figure of ``nrows x ncols`` panels of ``width x height`` inches each (``axes`` always 2-D)."""
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), dpi=DPI, squeeze=False, **kw)
     plt.close(fig)  # shown once, as the returned value, not again by the inline backend
     return fig, axes
+
+
+def legend_below(fig, ax, ncol: int | None = 4, fontsize: float = 8, max_chars: int | None = None, **kw) -> None:
+    """One legend for the whole figure, centred below the panels, from ``ax``'s labelled artists
+    (at most ``ncol`` columns, None: all in one row; labels longer than ``max_chars`` are shortened)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if max_chars:
+        labels = [label if len(label) <= max_chars else label[:max_chars - 1] + "…" for label in labels]
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=len(labels) if ncol is None else min(ncol, len(labels)), fontsize=fontsize, frameon=False, **kw)
 
 
 def _wrap(text, width: int = 14, lines: int = 2) -> str:
@@ -53,8 +64,8 @@ def _wrap(text, width: int = 14, lines: int = 2) -> str:
     return "\n".join(parts[:lines]) + ("…" if len(parts) > lines else "")
 
 
-def _present(arms) -> list[str]:
-    """Arms in the book's order, unknown names last."""
+def in_arm_order(arms) -> list[str]:
+    """The distinct ``arms`` in the book's order, unknown names last."""
     arms = list(dict.fromkeys(arms))
     return [a for a in ARMS if a in arms] + [a for a in arms if a not in ARMS]
 
@@ -67,7 +78,7 @@ def sample_grid(images: ImageSet, per_class: int = 4, seed: int = 0, title: str 
     if images.labels.ndim != 1:
         raise ValueError("sample_grid needs a single-label ImageSet")
     g = torch.Generator().manual_seed(seed)
-    fig, axes = _figure(images.n_classes, per_class, width=1.1, height=1.1)
+    fig, axes = figure(images.n_classes, per_class, width=1.1, height=1.1)
     for c, name in enumerate(images.classes):
         index = torch.nonzero(images.labels == c).flatten()
         index = index[torch.randperm(len(index), generator=g)[:per_class]]
@@ -93,7 +104,7 @@ def sample_grid(images: ImageSet, per_class: int = 4, seed: int = 0, title: str 
 def class_bars(counts: pd.DataFrame, title: str = "", log: bool = False):
     """Grouped bars of class counts: ``counts`` has one row per class and one column per split (or group)."""
     n_rows, n_cols = counts.shape
-    fig, axes = _figure(width=max(4.0, n_rows * (0.35 * n_cols + 0.65) + 1.2), height=3.0)
+    fig, axes = figure(width=max(4.0, n_rows * (0.35 * n_cols + 0.65) + 1.2), height=3.0)
     ax = axes[0, 0]
     x = np.arange(n_rows)
     width = 0.8 / n_cols
@@ -197,7 +208,7 @@ def file_table(flags: Sequence[str], size: int, roles: Mapping[str, str] | None 
 def pretraining_curves(results: Mapping[str, dict], title: str = ""):
     """Per-epoch pre-training loss (top: one panel per arm, as the losses differ in kind and scale) and the
     kNN accuracy of held-out source images (bottom: all arms), from :func:`medlib.experiment.pretrained`."""
-    arms = _present(results)
+    arms = in_arm_order(results)
     n = max(1, len(arms))
     fig = plt.figure(figsize=(max(6.0, 2.6 * n), 4.8), dpi=DPI)
     plt.close(fig)
@@ -233,7 +244,7 @@ def pretraining_curves(results: Mapping[str, dict], title: str = ""):
 def pretraining_table(results: Mapping[str, dict]) -> pd.DataFrame:
     """Cost and outcome of each arm's pre-training: images, epochs, wall time, images/s, last loss and kNN."""
     rows = []
-    for arm in _present(results):
+    for arm in in_arm_order(results):
         r = results[arm]
         last = r["history"][-1]
         rows.append({"arm": arm_label(arm), "images": r["n_images"], "epochs": len(r["history"]),
@@ -276,7 +287,7 @@ def _ordered(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     anything else in order of first appearance."""
     def rank(col: pd.Series) -> pd.Series:
         if col.name == "arm":
-            order = {a: i for i, a in enumerate(_present([*col, "majority"]))}
+            order = {a: i for i, a in enumerate(in_arm_order([*col, "majority"]))}
             order["majority"] = len(order)
         elif col.name == "protocol":
             others = [p for p in dict.fromkeys(col) if p not in PROTOCOL_LABELS and p != "—"]
@@ -331,9 +342,9 @@ def metric_bars(summary: pd.DataFrame, metrics=("auc",), baseline: Mapping[str, 
 
     ``baseline`` (metric -> value) is drawn as a dashed line (the majority class), ``reference`` as a dotted one.
     """
-    arms = _present(summary["arm"])
+    arms = in_arm_order(summary["arm"])
     protocols = list(dict.fromkeys(summary["protocol"]))
-    fig, axes = _figure(1, len(metrics), width=max(3.0, 0.8 + 0.3 * len(arms) * len(protocols)), height=3.0)
+    fig, axes = figure(1, len(metrics), width=max(3.0, 0.8 + 0.3 * len(arms) * len(protocols)), height=3.0)
     width = 0.8 / max(1, len(arms))
     for ax, m in zip(axes[0], metrics):
         for i, arm in enumerate(arms):
@@ -350,9 +361,7 @@ def metric_bars(summary: pd.DataFrame, metrics=("auc",), baseline: Mapping[str, 
         ax.set_ylabel(METRIC_LABELS.get(m, m))
         ax.set_ylim(0, 1.0)
         ax.spines[["top", "right"]].set_visible(False)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
-               fontsize=8, frameon=False)
+    legend_below(fig, axes[0, 0])
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -364,9 +373,9 @@ def curves(summary: pd.DataFrame, x: str, metrics=("auc",), baseline: Mapping[st
     """Metric vs ``x``: one row of panels per metric (shared y), one column per protocol; a mean line per arm
     with a ±std band over seeds. ``baseline`` is the majority class as a dashed line: a value per metric, or a
     :func:`majority` frame grouped by ``x`` (the baseline can move with ``x``, e.g. with the class ratio)."""
-    arms = _present(summary["arm"])
+    arms = in_arm_order(summary["arm"])
     protocols = list(dict.fromkeys(summary["protocol"]))
-    fig, axes = _figure(len(metrics), len(protocols), width=3.6, height=2.6, sharex=True, sharey="row")
+    fig, axes = figure(len(metrics), len(protocols), width=3.6, height=2.6, sharex=True, sharey="row")
     for r, m in enumerate(metrics):
         for c, protocol in enumerate(protocols):
             ax = axes[r, c]
@@ -395,9 +404,7 @@ def curves(summary: pd.DataFrame, x: str, metrics=("auc",), baseline: Mapping[st
             if r == len(metrics) - 1:
                 ax.set_xlabel(AXIS_LABELS.get(x, x) + (" (log scale)" if logx else ""), fontsize=8)
             ax.spines[["top", "right"]].set_visible(False)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(labels)),
-               fontsize=8, frameon=False)
+    legend_below(fig, axes[0, 0], ncol=3)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

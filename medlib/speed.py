@@ -20,7 +20,7 @@ import pandas as pd
 
 from .experiment import pretrained, run_adaptation
 from .models import imagenet_weights_problem
-from .plots import ARM_COLOURS, ARMS, DPI, PROTOCOL_LABELS, arm_label
+from .plots import ARMS, ARM_COLOURS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below
 from .pretrain import PRETRAINED_ARMS
 from .study import pretrain_config
 
@@ -118,23 +118,15 @@ def speed_table(summary: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     return out.set_index(["protocol", "arm"])
 
 
-def _figure(nrows, ncols, width, height, **kw):
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), dpi=DPI, squeeze=False, **kw)
-    plt.close(fig)  # shown once, as the cell's value
-    return fig, axes
 
 
-def _in_order(arms) -> list[str]:
-    arms = list(dict.fromkeys(arms))
-    return [a for a in ARMS if a in arms] + [a for a in arms if a not in ARMS]
 
 
 def plot_pretraining_cost(df: pd.DataFrame):
     """Pre-training wall time (left) and images/s (right) per arm, one bar group per target."""
-    fig, axes = _figure(1, 2, 3.9, 2.8)
+    fig, axes = figure(1, 2, 3.9, 2.8)
     targets = list(dict.fromkeys(df["target"]))
-    arms = _in_order(df["arm"])
+    arms = in_arm_order(df["arm"])
     width = 0.8 / max(1, len(arms))
     for ax, column, label in zip(axes[0], ["seconds", "images_per_s"], ["wall time (s)", "images / s"]):
         for i, arm in enumerate(arms):
@@ -144,9 +136,7 @@ def plot_pretraining_cost(df: pd.DataFrame):
         ax.set_xticks(np.arange(len(targets)), [f"pool of\n{t}" for t in targets], fontsize=7)
         ax.set_ylabel(label)
         ax.spines[["top", "right"]].set_visible(False)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=8,
-               frameon=False)
+    legend_below(fig, axes[0, 0], ncol=None)
     fig.tight_layout()
     return fig
 
@@ -155,10 +145,10 @@ def plot_val_curves(curves: pd.DataFrame, x: str = "seconds"):
     """Validation AUC against wall time (or epoch) during adaptation, per protocol (panels) and arm (colour);
     thin lines are seeds, thick the mean over seeds (at each epoch)."""
     protocols = list(dict.fromkeys(curves["protocol"]))
-    fig, axes = _figure(1, len(protocols), 3.8, 2.8, sharey=True)
+    fig, axes = figure(1, len(protocols), 3.8, 2.8, sharey=True)
     for ax, protocol in zip(axes[0], protocols):
         part = curves[curves["protocol"] == protocol]
-        for arm in _in_order(part["arm"]):
+        for arm in in_arm_order(part["arm"]):
             rows = part[part["arm"] == arm]
             colour = ARM_COLOURS.get(arm)
             for _, seed_rows in rows.groupby(["target", "seed"]):
@@ -169,18 +159,16 @@ def plot_val_curves(curves: pd.DataFrame, x: str = "seconds"):
         ax.set_xlabel("wall time since the start of adaptation (s)" if x == "seconds" else x, fontsize=8)
         ax.spines[["top", "right"]].set_visible(False)
     axes[0, 0].set_ylabel("validation AUC")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
-               fontsize=8, frameon=False)
+    legend_below(fig, axes[0, 0])
     fig.tight_layout()
     return fig
 
 
 def plot_time_to_target(df: pd.DataFrame):
     """Epochs (left) and seconds (right) to 95 % of the final val AUC per arm and protocol; dots are runs."""
-    fig, axes = _figure(1, 2, 3.9, 2.8)
+    fig, axes = figure(1, 2, 3.9, 2.8)
     protocols = list(dict.fromkeys(df["protocol"]))
-    arms = _in_order(df["arm"])
+    arms = in_arm_order(df["arm"])
     width = 0.8 / max(1, len(arms))
     for ax, column, label in zip(axes[0], ["epochs_to_95", "seconds_to_95"], ["epochs to 95 %", "seconds to 95 %"]):
         for i, arm in enumerate(arms):
@@ -192,8 +180,6 @@ def plot_time_to_target(df: pd.DataFrame):
         ax.set_xticks(range(len(protocols)), [PROTOCOL_LABELS.get(p, p) for p in protocols])
         ax.set_ylabel(label)
         ax.spines[["top", "right"]].set_visible(False)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
-               fontsize=8, frameon=False)
+    legend_below(fig, axes[0, 0])
     fig.tight_layout()
     return fig

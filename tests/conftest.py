@@ -1,9 +1,10 @@
-"""Shared fixtures: the real offline MedMNIST files, and a private run store per test."""
+"""Shared fixtures: the real offline MedMNIST files, a private run store per test, one torch thread."""
 
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "medmnist"
 
@@ -23,3 +24,12 @@ def real_data(monkeypatch):
     monkeypatch.setenv("MEDLIB_DATA", str(root))
     monkeypatch.setenv("MEDLIB_OFFLINE", "1")
     return root
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny steps run faster on one thread, and two OpenMP threads crawl on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -11,13 +11,7 @@ from medlib.cli import main
 from medlib.validation import ParameterError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny steps run faster on one thread, and two OpenMP threads crawl on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_benchmark_runs_every_variant_and_writes_json_lines(real_data, tmp_path, capsys):

@@ -105,3 +105,16 @@ def test_summary_figure_and_condition_figure_draw(tmp_path):
     assert first_png[:8] == b"\x89PNG\r\n\x1a\n"
     box.children[0].children[2].value = "tl"  # highlight another arm: the figure is redrawn
     assert box.children[2].value != first_png
+
+
+def test_findings_state_the_tables_numbers_in_words():
+    df = decision.label_conditions(pd.concat([_runs({"scratch": 0.6, "tl": 0.75, "ssl-simclr": 0.7}),
+                                              _runs({"scratch": 0.8, "tl": 0.7}, seeds=2, protocol="finetune")]))
+    table = decision.decision_table(df)
+    text = decision.findings(table)
+    lin = table[table["protocol"] == "linear"].iloc[0]
+    assert f"TL (supervised) leads with AUC {lin['auc']:.3f} ± {lin['auc_std']:.3f}" in text
+    assert f"{lin['margin']:.3f} ahead of SSL SimCLR (p = {lin['p']:.3f}, beyond seed noise)" in text
+    assert f"{lin['vs_scratch']:+.3f} over scratch (p < 0.001, beyond seed noise)" in text
+    assert "no pre-trained arm beats training from scratch" in text  # the fine-tuning condition
+    assert "no paired test: too few seeds for a test (2 < 3)" in text

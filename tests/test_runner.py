@@ -1,4 +1,4 @@
-"""The book runner on tiny throw-away notebooks, and the provenance table."""
+"""The book runner on tiny throw-away notebooks, the provenance table, and the chapter templates' markers."""
 
 import re
 import time
@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from medlib.provenance import provenance
-from medlib.runner import ChapterFailed, chapters, run_book, run_chapter
+from medlib.runner import NOTEBOOKS, ChapterFailed, chapters, run_book, run_chapter
 from medlib.validation import ParameterError
 
 
@@ -72,3 +72,14 @@ def test_provenance_lists_its_items():
     assert values["profile"] == "smoke" and values["parameters"] == "seeds=[0, 1]"
     assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?|unknown", values["git commit"])
     assert re.fullmatch(r"\d+\.\d s", values["wall time"]) and float(values["wall time"][:-2]) >= 2
+
+
+@pytest.mark.parametrize("name", chapters())
+def test_every_chapter_has_nbval_checked_cells_and_a_parameters_cell(name):
+    """nbval --nbval-lax checks only tagged cells: a chapter without them would pass whatever it computes."""
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    checked = [c for c in code if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert checked and all(c.outputs for c in checked), f"{name}: no checked cell with stored outputs"
+    assert not any("NBVAL_CHECK_OUTPUT" in c.source for c in code), "tag the cell: a comment shows in the HTML"
