@@ -313,14 +313,18 @@ def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = 0.05) -> s
     for (target, protocol), part in table.groupby(["target", "protocol"], sort=False):
         lines.append(f"- **{target}, {PROTOCOL_LABELS.get(protocol, protocol)}**")
         for _, r in part.iterrows():
-            text = (f"{_level(r['scenario'], r['level'])}: {arm_label(r['winner'])} leads with {label} "
-                    f"{_mean_std(r[metric], r[f'{metric}_std'], 3)}")
-            if isinstance(r["runner_up"], str):
-                text += (f", {r['margin']:.3f} ahead of {arm_label(r['runner_up'])} "
-                         f"({noise(r['p'], r['note'])})")
+            score = f"{label} {_mean_std(r[metric], r[f'{metric}_std'], 3)}"
+            text = f"{_level(r['scenario'], r['level'])}: "
+            if isinstance(r["runner_up"], str) and r["margin"] == 0:
+                text += f"{arm_label(r['winner'])} and {arm_label(r['runner_up'])} tie at {score}"
+            else:
+                text += f"{arm_label(r['winner'])} leads with {score}"
+                if isinstance(r["runner_up"], str):
+                    text += (f", {r['margin']:.3f} ahead of {arm_label(r['runner_up'])} "
+                             f"({noise(r['p'], r['note'])})")
             if r["winner"] == "scratch":
                 text += "; no pre-trained arm beats training from scratch here"
-            elif _present(r["vs_scratch"]):
+            elif _present(r["vs_scratch"]) and r["runner_up"] != "scratch":
                 text += f"; {r['vs_scratch']:+.3f} over scratch ({noise(r['p_scratch'], '')})"
             lines.append(f"  - {text}.")
     return "\n".join(lines)

@@ -118,3 +118,11 @@ def test_findings_state_the_tables_numbers_in_words():
     assert f"{lin['vs_scratch']:+.3f} over scratch (p < 0.001, beyond seed noise)" in text
     assert "no pre-trained arm beats training from scratch" in text  # the fine-tuning condition
     assert "no paired test: too few seeds for a test (2 < 3)" in text
+
+
+def test_findings_name_a_tie_and_do_not_repeat_scratch_as_runner_up():
+    df = decision.label_conditions(pd.concat([_runs({"scratch": 0.5, "tl": 0.5}, noise=0.0),
+                                              _runs({"scratch": 0.6, "tl": 0.7}, protocol="finetune")]))
+    text = decision.findings(decision.decision_table(df))
+    assert "Scratch (random init) and TL (supervised) tie at AUC 0.500" in text
+    assert "ahead of Scratch (random init)" in text and "over scratch" not in text
