@@ -58,22 +58,30 @@ def _present(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def study_runs(P: types.SimpleNamespace, progress: bool = False) -> pd.DataFrame:
-    """The grids of the head-to-head, scarcity and imbalance chapters, built exactly as they build them
-    (so they are read from the run store when those chapters ran), labelled with their conditions:
+def study_configs(P: types.SimpleNamespace) -> list:
+    """The configs of the head-to-head, scarcity and imbalance chapters' grids, built exactly as those chapters
+    build them (so their runs are read from the run store when the chapters ran):
 
     - head to head: ``adapt_configs(P, t)`` for every ``t`` in ``P.targets``;
     - scarcity: ``adapt_configs(P, P.target, label_fraction=f)`` for every ``f`` in ``P.label_fractions``
-      (and ``per_class=P.per_class`` when set);
+      (and ``per_class=P.per_class`` when set), except a fraction of 1 when ``P.target`` is one of
+      ``P.targets``: those runs repeat the head-to-head ones (same train split, same seeds), and a condition
+      must not be counted twice;
     - imbalance: ``adapt_configs(P, P.target, imbalance_ratio=r, minority=P.minority)`` for every ``r``.
     """
     configs = [c for t in P.targets for c in adapt_configs(P, t)]
-    configs += [c for f in P.label_fractions for c in adapt_configs(P, P.target, label_fraction=f)]
+    fractions = [f for f in P.label_fractions if not (f == 1 and P.target in P.targets)]
+    configs += [c for f in fractions for c in adapt_configs(P, P.target, label_fraction=f)]
     if P.per_class is not None:
         configs += adapt_configs(P, P.target, per_class=P.per_class)
     configs += [c for r in P.imbalance_ratios
                 for c in adapt_configs(P, P.target, imbalance_ratio=r, minority=P.minority)]
-    return label_conditions(run_grid(configs, progress=progress))
+    return configs
+
+
+def study_runs(P: types.SimpleNamespace, progress: bool = False) -> pd.DataFrame:
+    """The runs of :func:`study_configs`, labelled with their conditions (:func:`label_conditions`)."""
+    return label_conditions(run_grid(study_configs(P), progress=progress))
 
 
 def paired_test(a, b, test: str = "ttest") -> tuple[float, float, float, str]:

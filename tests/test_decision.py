@@ -126,3 +126,16 @@ def test_findings_name_a_tie_and_do_not_repeat_scratch_as_runner_up():
     text = decision.findings(decision.decision_table(df))
     assert "Scratch (random init) and TL (supervised) tie at AUC 0.500" in text
     assert "ahead of Scratch (random init)" in text and "over scratch" not in text
+
+
+def test_study_configs_do_not_count_the_head_to_head_twice():
+    """A label fraction of 1 on a head-to-head target is the head-to-head run again: left out of the study."""
+    from medlib.profiles import parameters
+
+    P = parameters(profile="smoke", targets=["breastmnist"], target="breastmnist", label_fractions=[0.1, 1.0])
+    keys = [(c.arm, c.protocol, c.seed, c.label_fraction, c.imbalance_ratio) for c in decision.study_configs(P)]
+    assert len(keys) == len(set(keys))
+    assert not any(c.label_fraction == 1.0 for c in decision.study_configs(P))
+    assert any(c.label_fraction == 0.1 for c in decision.study_configs(P))
+    other = parameters(profile="smoke", targets=["pneumoniamnist"], target="breastmnist", label_fractions=[1.0])
+    assert any(c.label_fraction == 1.0 for c in decision.study_configs(other))
