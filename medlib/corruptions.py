@@ -233,6 +233,21 @@ def drop_summary(df: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     return table.reset_index()
 
 
+def findings(drop: pd.DataFrame, metric: str = "auc") -> str:
+    """The chapter's result in words, generated from :func:`drop_summary`: per protocol, the arms ranked by
+    their mean change of ``metric`` at the strongest severity (least hurt first)."""
+    label = METRIC_LABELS.get(metric, metric)
+    strongest = [c for c in drop.columns if str(c).startswith("severity ")][-1]
+    lines = []
+    for protocol, part in drop.groupby("protocol", sort=False):
+        ranked = part.sort_values(strongest, ascending=False)
+        lines.append(f"- **{PROTOCOL_LABELS.get(protocol, protocol)}**, {strongest}: "
+                     + ", ".join(f"{arm_label(a)} {v:+.3f}" for a, v in zip(ranked["arm"], ranked[strongest]))
+                     + f" {label} against the clean test split (mean over corruption families and seeds; "
+                     f"least hurt first).")
+    return "\n".join(lines)
+
+
 def plot_examples(images: torch.Tensor, families=tuple(FAMILIES), severities=SEVERITIES, seed: int = 0):
     """One test image (uint8 ``1 x C x H x W`` or ``C x H x W``) under every family (rows) and severity."""
     image = images if images.ndim == 4 else images.unsqueeze(0)

@@ -188,6 +188,34 @@ def correlation(merged: pd.DataFrame, distances=("frechet", "mmd2")) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+def findings(merged: pd.DataFrame, correlation_table: pd.DataFrame, distance: str = "frechet",
+             metric: str = "auc") -> str:
+    """The chapter's result in words, generated from :func:`gains` (merged with the distances) and
+    :func:`correlation`: the pools from nearest to farthest, each arm's best pool and its gain over scratch per
+    protocol, and the rank correlation of distance and gain."""
+    name = {"frechet": "Fréchet distance", "mmd2": "MMD²"}.get(distance, distance)
+    label = METRIC_LABELS.get(metric, metric)
+    pools = merged.drop_duplicates("pool").sort_values(distance)
+    lines = [f"- **Pools from nearest to farthest** ({name} to the target): "
+             + ", ".join(f"{p} ({d:.2f})" for p, d in zip(pools["pool"], pools[distance])) + "."]
+    rho = correlation_table.set_index(["arm", "protocol"])[f"rho_{distance}"]
+    for protocol, part in merged.groupby("protocol", sort=False):
+        bits = []
+        for arm in [a for a in ARMS if a in set(part["arm"])]:
+            rows = part[part["arm"] == arm]
+            best = rows.loc[rows["gain"].idxmax()]
+            r = rho.get((arm, protocol), float("nan"))
+            bits.append(f"{arm_label(arm)} gains most with {best['pool']} ({best['gain']:+.3f} {label} over "
+                        f"scratch, seed s.d. {best['gain_std']:.3f})"
+                        + ("" if np.isnan(r) else f", Spearman ρ(distance, gain) = {r:+.1f}"))
+        lines.append(f"- **{PROTOCOL_LABELS.get(protocol, protocol)}:** " + "; ".join(bits) + ".")
+    n = pools["pool"].nunique()
+    lines.append(f"- With {n} pools a rank correlation can only take a few values"
+                 + (" (±1 or ±0.5)" if n == 3 else "")
+                 + ": read its sign as a direction (negative: nearer pools help more), not as evidence.")
+    return "\n".join(lines)
+
+
 def plot_distance_vs_gain(merged: pd.DataFrame, distance: str = "frechet", metric: str = "auc"):
     """Gain over scratch (y) against the pool's distance to the target (x): one panel per protocol, one
     colour per arm, error bars = seed s.d., pools named along the x axis."""

@@ -93,3 +93,10 @@ def test_robustness_clean_row_reproduces_the_runs_test_metrics(real_data):
     assert clean["acc"] == pytest.approx(stored["acc"], abs=1e-6)
     assert clean["minority_recall"] == pytest.approx(stored["minority_recall"], abs=1e-6)
     assert corruptions.robustness(cfg, families=["gaussian_noise"], severities=[1, 5]) == rows  # from the store
+
+
+def test_findings_rank_arms_by_their_drop_at_the_strongest_severity():
+    drop = pd.DataFrame({"arm": ["tl", "ssl-byol"], "protocol": ["linear", "linear"],
+                         "severity 1": [-0.01, -0.02], "severity 5": [-0.10, -0.04]})
+    text = corruptions.findings(drop, "auc")
+    assert "severity 5: SSL BYOL -0.040, TL (supervised) -0.100 AUC" in text

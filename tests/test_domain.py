@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.linalg import sqrtm
@@ -91,3 +92,14 @@ def test_correlation_is_spearman_over_pools_and_refuses_fewer_than_three():
     assert out["rho_frechet"] == pytest.approx(-1.0) and out["rho_mmd2"] == pytest.approx(-0.5)
     out = domain.correlation(pd.DataFrame(rows[:2])).iloc[0]
     assert np.isnan(out["rho_frechet"]) and "3 pools" in out["note"]
+
+
+def test_findings_name_the_nearest_pool_and_each_arms_best_pool():
+    merged = pd.DataFrame([
+        dict(pool=p, arm=a, protocol="linear", gain=g, gain_std=0.01, frechet=d, mmd2=d / 10)
+        for p, d, gains in [("near", 1.0, (0.05, 0.02)), ("mid", 2.0, (0.03, 0.04)), ("far", 3.0, (0.01, 0.00))]
+        for a, g in zip(("tl", "ssl-simclr"), gains)])
+    text = domain.findings(merged, domain.correlation(merged))
+    assert "near (1.00), mid (2.00), far (3.00)" in text
+    assert "TL (supervised) gains most with near (+0.050 AUC" in text and "ρ(distance, gain) = -1.0" in text
+    assert "SSL SimCLR gains most with mid (+0.040 AUC" in text and "ρ(distance, gain) = -0.5" in text
