@@ -205,7 +205,8 @@ def findings(merged: pd.DataFrame, correlation_table: pd.DataFrame, distance: st
             rows = part[part["arm"] == arm]
             best = rows.loc[rows["gain"].idxmax()]
             r = rho.get((arm, protocol), float("nan"))
-            bits.append(f"{arm_label(arm)} gains most with {best['pool']} ({best['gain']:+.3f} {label} over "
+            verb = "gains most" if best["gain"] > 0 else "loses least"
+            bits.append(f"{arm_label(arm)} {verb} with {best['pool']} ({best['gain']:+.3f} {label} over "
                         f"scratch, seed s.d. {best['gain_std']:.3f})"
                         + ("" if np.isnan(r) else f", Spearman ρ(distance, gain) = {r:+.1f}"))
         lines.append(f"- **{PROTOCOL_LABELS.get(protocol, protocol)}:** " + "; ".join(bits) + ".")

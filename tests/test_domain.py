@@ -103,3 +103,5 @@ def test_findings_name_the_nearest_pool_and_each_arms_best_pool():
     assert "near (1.00), mid (2.00), far (3.00)" in text
     assert "TL (supervised) gains most with near (+0.050 AUC" in text and "ρ(distance, gain) = -1.0" in text
     assert "SSL SimCLR gains most with mid (+0.040 AUC" in text and "ρ(distance, gain) = -0.5" in text
+    worse = merged.assign(gain=merged["gain"] - 0.1)
+    assert "TL (supervised) loses least with near (-0.050 AUC" in domain.findings(worse, domain.correlation(worse))
