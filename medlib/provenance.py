@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 import medlib
+from medlib.store import USAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +51,7 @@ def provenance(params: dict, started: float) -> pd.DataFrame:
 
     ``params`` are the chapter's parameters (``profile`` among them), ``started`` is the ``time.time()``
     taken when the chapter began. Items: profile, parameters, medlib version, git commit, device,
-    torch version, wall time.
+    torch version, wall time, and how many run-store results were computed or read in this process.
     """
     rows = [
         ("profile", params.get("profile", os.environ.get("MEDLIB_PROFILE", "unknown"))),
@@ -60,5 +61,7 @@ def provenance(params: dict, started: float) -> pd.DataFrame:
         ("device", device()),
         ("torch version", torch.__version__),
         ("wall time", f"{time.time() - started:.1f} s"),
+        ("run store", f"{USAGE['computed']} results computed in this execution, {USAGE['read']} read from "
+                      "the store (computed earlier; each records its device)"),
     ]
     return pd.DataFrame(rows, columns=["item", "value"])

@@ -81,6 +81,10 @@ def load_torch(path: Path):
     return torch.load(io.BytesIO(payload), weights_only=False)
 
 
+USAGE = {"read": 0, "computed": 0}
+"""Results this process read from a run store, and results it computed and stored (see ``RunStore.cached``)."""
+
+
 class RunStore:
     """Results of pre-training and adaptation runs under ``root`` (``MEDLIB_RUNS``, default ``runs/``)."""
 
@@ -108,9 +112,13 @@ class RunStore:
         return result
 
     def cached(self, kind: str, config: dict, compute: Callable[[Path], dict]) -> dict:
-        """The stored result for ``config``, or ``compute(run_dir)`` stored first (once, under a lock)."""
+        """The stored result for ``config``, or ``compute(run_dir)`` stored first (once, under a lock).
+
+        Counts each call in :data:`USAGE` (``read`` or ``computed``), so that a chapter can say how much of
+        what it shows it computed itself."""
         result = self.get(kind, config)
         if result is not None:
+            USAGE["read"] += 1
             return result
         run_dir = self.path(kind, config)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +129,9 @@ class RunStore:
                 write_json(run_dir / "config.json", {"kind": kind, "medlib": __version__, "config": config})
                 result = compute(run_dir)
                 write_json(run_dir / "result.json", result)
+                USAGE["computed"] += 1
+            else:
+                USAGE["read"] += 1
         return result
 
     def runs(self, kind: str | None = None) -> list[dict]:

@@ -68,10 +68,20 @@ def test_provenance_lists_its_items():
     assert list(table.columns) == ["item", "value"]
     values = dict(zip(table["item"], table["value"]))
     assert list(values) == ["profile", "parameters", "medlib version", "git commit", "device", "torch version",
-                            "wall time"]
+                            "wall time", "run store"]
     assert values["profile"] == "smoke" and values["parameters"] == "seeds=[0, 1]"
     assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?|unknown", values["git commit"])
     assert re.fullmatch(r"\d+\.\d s", values["wall time"]) and float(values["wall time"][:-2]) >= 2
+    assert re.match(r"\d+ results computed in this execution, \d+ read from the store", values["run store"])
+
+
+def test_the_store_counts_what_it_reads_and_computes(tmp_path):
+    from medlib.store import USAGE, RunStore
+
+    store, before = RunStore(tmp_path), dict(USAGE)
+    store.cached("adapt", {"a": 1}, lambda run_dir: {"x": 1})
+    store.cached("adapt", {"a": 1}, lambda run_dir: {"x": 2})
+    assert USAGE["computed"] - before["computed"] == 1 and USAGE["read"] - before["read"] == 1
 
 
 @pytest.mark.parametrize("name", chapters())
