@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from medlib.experiment import AdaptConfig, run_grid, summarize
-from medlib.bench import device_name
+from medlib.provenance import device
 from medlib.pretrain import default_device
 
 PUBLISHED = {"breastmnist": (0.901, 0.863), "retinamnist": (0.717, 0.524), "pneumoniamnist": (0.944, 0.854)}
@@ -40,7 +40,7 @@ def main() -> None:
         f"\n## {date.today()}: {', '.join(args.flags)}, stem {args.stem}, {args.epochs} epochs",
         f"`python benchmarks/medmnist_baseline.py --flags {' '.join(args.flags)} --seeds "
         f"{' '.join(map(str, args.seeds))} --epochs {args.epochs} --stem {args.stem}` on "
-        f"{device_name(default_device())}, {time.time() - t0:.0f} s wall (incl. cached runs).\n",
+        f"{device(default_device())}, {time.time() - t0:.0f} s wall (incl. cached runs).\n",
         "| dataset | stem | epochs | seeds | test AUC (ours) | test ACC (ours) | published AUC / ACC | ΔAUC |",
         "|---|---|---:|---:|---|---|---|---:|", *lines, ""])
     if not OUT.exists():

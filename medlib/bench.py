@@ -20,8 +20,8 @@ workers is timed as one block per repeat (a fresh iterator, ``max(1, num_workers
 that its queue is in steady state, ``steps`` timed steps, then its workers are shut down so that they never
 run during a or c). Images/s are medians over the samples; CPU-time ratios (process time of a, c and b0) are
 reported too, since other load on the machine barely moves them. On CUDA the uint8 pool lives on the device,
-steps run under bf16 autocast (``amp=False``: float32), peak device memory is recorded, the loader pins memory, every variant is timed in blocks, and the host
-synchronises only around a block.
+steps run under bf16 autocast (``amp=False``: float32), peak device memory is recorded, the loader pins memory,
+every variant is timed in blocks, and the host synchronises only around a block.
 
     python -m medlib bench --sizes 28 64 --batch-size 256 --steps 3 --repeats 5 --out bench.jsonl
 """
@@ -29,8 +29,6 @@ synchronises only around a block.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import time
 from datetime import datetime, timezone
@@ -45,6 +43,7 @@ from .augment import BYOL_VIEWS, SIMCLR_VIEW
 from .data import SIZES, data_root, file_name, source_pool
 from .models import backbone
 from .pretrain import BYOL, SimCLR, autocast, default_device
+from .provenance import device as describe_device
 from .validation import check_choice, check_choices, check_number, check_numbers
 
 METHODS = ("simclr", "byol")
@@ -133,7 +132,7 @@ class Runner:
     def __init__(self, method: str, images: torch.Tensor, batch_size: int, device: torch.device, workers,
                  seed: int = 0, recipe: str = "matched", amp: bool = True):
         self.method, self.bs, self.device, self.workers = method, batch_size, device, tuple(workers)
-        self.amp = amp and device.type == "cuda"
+        self.amp = amp and device.type == "cuda"  # bf16 autocast as in medlib.pretrain.pretrain
         self.model, self.optimizer = build(method, device, batch_size)
         self.model.train()
         self.images = images.to(device)  # uint8, resident on the training device
@@ -144,10 +143,6 @@ class Runner:
         with torch.no_grad():
             self.views = medlib_views(method, self.images[idx.to(device)], self.g)  # c's ready-made views
         self.dataset = PILViews(images, lightly_transform(method, images.shape[-1], recipe))
-
-    def autocast(self):
-        """bf16 autocast as in :func:`medlib.pretrain.pretrain` (CUDA), or float32 when ``amp`` is off."""
-        return autocast(self.device) if self.amp else torch.autocast(self.device.type, enabled=False)
 
     def _update(self, loss):
         self.optimizer.zero_grad(set_to_none=True)
@@ -165,19 +160,19 @@ class Runner:
 
     def step_a(self):
         idx = self._next_index()
-        with self.autocast():
+        with autocast(self.device, self.amp):
             loss = self.model.loss(self.images[idx], self.labels[idx], self.g)
         self._update(loss)
 
     def step_c(self):
-        with self.autocast():
+        with autocast(self.device, self.amp):
             loss = loss_on_views(self.model, self.views)
         self._update(loss)
 
     def step_b(self, batch):
         views, _ = batch
         x = torch.cat(views).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with self.autocast():
+        with autocast(self.device, self.amp):
             loss = loss_on_views(self.model, x)
         self._update(loss)
 
@@ -224,18 +219,6 @@ class Runner:
                 self.sample(v, 1)
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-
-
 def _rate(samples: list, batch_size: int) -> float:
     """Images/s over some [wall seconds, CPU seconds, steps] samples."""
     return batch_size * sum(x[2] for x in samples) / sum(x[0] for x in samples)
@@ -272,7 +255,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
     fine = [v for v in variants if v in ("a", "c", "b0")] if by_step else []
     blocks = [v for v in variants if v not in fine]
     rows = []
-    say(f"device: {device_name(device)}; batch {batch_size}; {repeats} repeats x {steps} steps, "
+    say(f"device: {describe_device(device)}; batch {batch_size}; {repeats} repeats x {steps} steps, "
         f"{'interleaved step by step (loaders with workers: one block per repeat)' if by_step else 'in blocks'}; "
         f"{'bf16 autocast; ' if amp and device.type == 'cuda' else ''}images/s = source images (2 views each) "
         f"per second, median; lightly transforms: {recipe}")
@@ -302,7 +285,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
                    "amp": runner.amp, "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2 ** 20
                    if device.type == "cuda" else None,
                    "repeats": repeats, "threads": torch.get_num_threads(),
-                   "images": note, "device": device_name(device), "torch": torch.__version__,
+                   "images": note, "device": describe_device(device), "torch": torch.__version__,
                    "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                    "a": rate["a"], "c": rate["c"], "a_over_c": rate["a"] / rate["c"],
                    **{f"b_workers{w}": rate[f"b{w}"] for w in workers},

@@ -324,7 +324,3 @@ def plot_family_drop(df: pd.DataFrame, metric: str = "acc", severity: int | None
     fig.colorbar(im, ax=ax, label=f"{METRIC_LABELS.get(metric, metric)} change at severity {severity}")
     fig.tight_layout()
     return fig
-
-
-
-

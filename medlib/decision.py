@@ -24,7 +24,7 @@ from scipy import stats
 
 from .experiment import run_grid
 from .metrics import METRICS
-from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order
+from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, mean_std
 from .study import adapt_configs
 from .validation import ParameterError, check_choice
 
@@ -185,8 +185,8 @@ def _level(scenario: str, level: float) -> str:
 
 def condition_names(table: pd.DataFrame) -> list[str]:
     """One line per condition: "target · situation · protocol"."""
-    return [f"{t} · {_level(s, lv)} · {PROTOCOL_LABELS.get(p, p)}"
-            for t, s, lv, p in zip(table["target"], table["scenario"], table["level"], table["protocol"])]
+    return [f"{t} · {s} · {PROTOCOL_LABELS.get(p, p)}"
+            for t, s, p in zip(table["target"], situations(table), table["protocol"])]
 
 
 def situations(df: pd.DataFrame) -> list[str]:
@@ -222,7 +222,7 @@ def display_table(table: pd.DataFrame, metric: str = "auc", decimals: int = 3) -
         "situation": situations(table),
         "protocol": table["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p)),
         "winner": table["winner"].map(arm_label),
-        label: [_mean_std(m, s, decimals) for m, s in zip(table[metric], table[f"{metric}_std"])],
+        label: [mean_std(m, s, decimals) for m, s in zip(table[metric], table[f"{metric}_std"])],
         "runner-up": table["runner_up"].map(lambda a: arm_label(a) if isinstance(a, str) else "–"),
         "margin": [_num(v, decimals) for v in table["margin"]],
         "d_z": [_num(v, 2) for v in table["d_z"]],
@@ -231,10 +231,6 @@ def display_table(table: pd.DataFrame, metric: str = "auc", decimals: int = 3) -
         "gain over scratch": [_num(v, decimals) for v in table["vs_scratch"]],
     })
     return out.set_index(["target", "situation", "protocol"])
-
-
-def _mean_std(mean, std, decimals):
-    return f"{mean:.{decimals}f}" if not _present(std) else f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
 def wins(table: pd.DataFrame) -> pd.DataFrame:
@@ -321,7 +317,7 @@ def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = 0.05) -> s
     for (target, protocol), part in table.groupby(["target", "protocol"], sort=False):
         lines.append(f"- **{target}, {PROTOCOL_LABELS.get(protocol, protocol)}**")
         for _, r in part.iterrows():
-            score = f"{label} {_mean_std(r[metric], r[f'{metric}_std'], 3)}"
+            score = f"{label} {mean_std(r[metric], r[f'{metric}_std'], 3)}"
             text = f"{_level(r['scenario'], r['level'])}: "
             if isinstance(r["runner_up"], str) and r["margin"] == 0:
                 text += f"{arm_label(r['winner'])} and {arm_label(r['runner_up'])} tie at {score}"
@@ -339,8 +335,6 @@ def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = 0.05) -> s
 
 
 # ------------------------------------------------------------------------------------------ figures
-
-
 
 
 def gain_matrix(df: pd.DataFrame, table: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:

@@ -29,7 +29,7 @@ from medmnist.info import INFO
 from .data import load, source_pool
 from .experiment import run_grid, summarize
 from .models import backbone
-from .plots import ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, legend_below
+from .plots import ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below
 from .pretrain import PRETRAINED_ARMS, default_device, features
 from .study import adapt_configs, pretrain_config
 
@@ -201,7 +201,7 @@ def findings(merged: pd.DataFrame, correlation_table: pd.DataFrame, distance: st
     rho = correlation_table.set_index(["arm", "protocol"])[f"rho_{distance}"]
     for protocol, part in merged.groupby("protocol", sort=False):
         bits = []
-        for arm in [a for a in ARMS if a in set(part["arm"])]:
+        for arm in in_arm_order(part["arm"]):
             rows = part[part["arm"] == arm]
             best = rows.loc[rows["gain"].idxmax()]
             r = rho.get((arm, protocol), float("nan"))

@@ -274,7 +274,8 @@ def majority(df: pd.DataFrame, by: Sequence[str] = ("target",), metrics=tuple(ME
     return out.reset_index()
 
 
-def _fmt(mean, std, decimals: int) -> str:
+def mean_std(mean, std, decimals: int) -> str:
+    """"mean ± std" rounded to ``decimals`` ("mean" alone without a spread, "–" without a mean)."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     if std is None or (isinstance(std, float) and math.isnan(std)):
@@ -322,7 +323,7 @@ def table(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS), decimals: int = 3
         out["protocol"] = out["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p))
     for m in metrics:
         std = summary[f"{m}_std"] if f"{m}_std" in summary else [None] * len(summary)
-        out[METRIC_LABELS.get(m, m)] = [_fmt(a, b, decimals) for a, b in zip(summary[f"{m}_mean"], std)]
+        out[METRIC_LABELS.get(m, m)] = [mean_std(a, b, decimals) for a, b in zip(summary[f"{m}_mean"], std)]
     if columns is not None:
         index = [k for k in keys if k != columns]
         wide = out.pivot(index=index, columns=columns, values=[METRIC_LABELS.get(m, m) for m in metrics])

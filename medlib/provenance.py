@@ -33,10 +33,11 @@ def git_commit() -> str:
     return commit + ("-dirty" if dirty else "")
 
 
-def device() -> str:
-    """The CUDA device name, or the CPU model from ``/proc/cpuinfo``, with torch's thread count."""
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} (CUDA), {torch.get_num_threads()} CPU threads"
+def device(which: torch.device | None = None) -> str:
+    """The CUDA device name, or the CPU model from ``/proc/cpuinfo``, with torch's thread count, of ``which``
+    (default: the device medlib trains on)."""
+    if torch.cuda.is_available() if which is None else which.type == "cuda":
+        return f"{torch.cuda.get_device_name(which)} (CUDA), {torch.get_num_threads()} CPU threads"
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():

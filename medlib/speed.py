@@ -20,7 +20,7 @@ import pandas as pd
 
 from .experiment import pretrained, run_adaptation
 from .models import imagenet_weights_problem
-from .plots import ARMS, ARM_COLOURS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below
+from .plots import ARMS, ARM_COLOURS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below, mean_std
 from .pretrain import PRETRAINED_ARMS
 from .study import pretrain_config
 
@@ -103,23 +103,14 @@ def speed_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def speed_table(summary: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     """A :func:`speed_summary` for reading: "mean ± s.d." strings, arm and protocol labels."""
-    def fmt(mean, std):
-        if isinstance(std, float) and math.isnan(std):
-            return f"{mean:.{decimals}f}"
-        return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
-
     columns = {"epochs_to_95": "epochs to 95 %", "seconds_to_95": "seconds to 95 %", "seconds": "total seconds",
                "final_val_auc": "final val AUC"}
     out = pd.DataFrame({"protocol": summary["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p)),
                         "arm": summary["arm"].map(arm_label)})
     for key, label in columns.items():
-        out[label] = [fmt(m, sd) for m, sd in zip(summary[f"{key}_mean"], summary[f"{key}_std"])]
+        out[label] = [mean_std(m, sd, decimals) for m, sd in zip(summary[f"{key}_mean"], summary[f"{key}_std"])]
     out["runs"] = summary["runs"].to_numpy()
     return out.set_index(["protocol", "arm"])
-
-
-
-
 
 
 def plot_pretraining_cost(df: pd.DataFrame):

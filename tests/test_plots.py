@@ -163,8 +163,8 @@ def test_file_table_reports_missing_and_wrong_files_without_downloading(tmp_path
 
 @pytest.mark.parametrize("mean,std,expected", [(0.8125, 0.0104, "0.812 ± 0.010"), (math.nan, 0.1, "–"),
                                                (np.float64(0.5), np.nan, "0.500")])
-def test_fmt(mean, std, expected):
-    assert plots._fmt(mean, std, 3) == expected
+def test_mean_std(mean, std, expected):
+    assert plots.mean_std(mean, std, 3) == expected
 
 
 def test_long_tick_labels_wrap_on_two_lines():
