@@ -16,7 +16,7 @@ from pathlib import Path
 
 from medlib.experiment import AdaptConfig, run_grid, summarize
 from medlib.provenance import device
-from medlib.pretrain import default_device
+from medlib.compute import default_device
 
 PUBLISHED = {"breastmnist": (0.901, 0.863), "retinamnist": (0.717, 0.524), "pneumoniamnist": (0.944, 0.854)}
 OUT = Path(__file__).with_name("medmnist_baseline.md")

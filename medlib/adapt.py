@@ -13,14 +13,14 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
 from .augment import to_float
 from .data import ImageSet
 from .metrics import evaluate
 from .models import Classifier
-from .pretrain import autocast, features
+from .compute import autocast
+from .pretrain import features
 
 PROTOCOLS = ("linear", "finetune")
 
@@ -37,13 +37,10 @@ def _scores(logits, task) -> np.ndarray:
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, images: torch.Tensor, device, batch_size: int = 1024) -> torch.Tensor:
-    model.eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        with autocast(device):
-            out.append(model(to_float(images[i:i + batch_size].to(device))).float())
-    return torch.cat(out)
+def _predict(model: Classifier, images: torch.Tensor, device, batch_size: int = 1024) -> torch.Tensor:
+    """Logits on uint8 images: the encoder's features in large batches, then the head in float32, exactly as
+    the linear probe scores its frozen features."""
+    return model.head(features(model.encoder, images, device, batch_size))
 
 
 def _fit(model, params, inputs, labels, val_inputs, val_labels, task, epochs, lr, batch_size, g, device,
@@ -105,3 +102,9 @@ def adapt(model: Classifier, protocol: str, train: ImageSet, val: ImageSet, test
     val_auc, best_epoch, history = result
     return {"val_auc": val_auc, "best_epoch": best_epoch, "history": history,
             "seconds": time.perf_counter() - t0, "test_scores": _scores(test_logits, task)}
+
+
+def probabilities(model: Classifier, images: torch.Tensor, task: str) -> np.ndarray:
+    """Class probabilities of uint8 ``images`` on the model's device, exactly as an adaptation run scores its test
+    split (softmax, or sigmoid for multi-label)."""
+    return _scores(_predict(model, images, next(model.parameters()).device), task)

@@ -14,14 +14,18 @@ ways to run a SimCLR (Chen et al., ICML 2020) or BYOL (Grill et al., NeurIPS 202
     (which add Gaussian blur and hue jitter, and so only make ``b`` slower).
 ``c`` the compute bound: the same forward, backward and step on views made before the clock starts.
 
+All three run in the precision of :func:`medlib.compute.precision` (bf16 autocast where the device has native
+bf16, on CUDA and on CPUs with AVX-512 BF16 or AMX; ``amp=False``: float32), so they differ only in how the views
+are made.
+
 Timing on the CPU: each repeat runs ``steps`` rounds in which a, c and ``b`` without workers take one step each,
 in an order that rotates every round, so that load from other processes hits them alike; a ``DataLoader`` with
 workers is timed as one block per repeat (a fresh iterator, ``max(1, num_workers)`` untimed warm-up steps so
 that its queue is in steady state, ``steps`` timed steps, then its workers are shut down so that they never
 run during a or c). Images/s are medians over the samples; CPU-time ratios (process time of a, c and b0) are
 reported too, since other load on the machine barely moves them. On CUDA the uint8 pool lives on the device,
-steps run under bf16 autocast (``amp=False``: float32), peak device memory is recorded, the loader pins memory,
-every variant is timed in blocks, and the host synchronises only around a block.
+peak device memory is recorded, the loader pins memory, every variant is timed in blocks, and the host
+synchronises only around a block.
 
     python -m medlib bench --sizes 28 64 --batch-size 256 --steps 3 --repeats 5 --out bench.jsonl
 """
@@ -40,9 +44,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from .augment import BYOL_VIEWS, SIMCLR_VIEW
+from .compute import autocast, default_device, precision
 from .data import SIZES, data_root, file_name, source_pool
 from .models import backbone
-from .pretrain import BYOL, SimCLR, autocast, default_device
+from .pretrain import BYOL, SimCLR
 from .provenance import device as describe_device
 from .validation import check_choice, check_choices, check_number, check_numbers
 
@@ -132,7 +137,7 @@ class Runner:
     def __init__(self, method: str, images: torch.Tensor, batch_size: int, device: torch.device, workers,
                  seed: int = 0, recipe: str = "matched", amp: bool = True):
         self.method, self.bs, self.device, self.workers = method, batch_size, device, tuple(workers)
-        self.amp = amp and device.type == "cuda"  # bf16 autocast as in medlib.pretrain.pretrain
+        self.amp = amp and precision(device) == "bf16"  # bf16 autocast where medlib.pretrain.pretrain uses it
         self.model, self.optimizer = build(method, device, batch_size)
         self.model.train()
         self.images = images.to(device)  # uint8, resident on the training device
@@ -257,7 +262,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
     rows = []
     say(f"device: {describe_device(device)}; batch {batch_size}; {repeats} repeats x {steps} steps, "
         f"{'interleaved step by step (loaders with workers: one block per repeat)' if by_step else 'in blocks'}; "
-        f"{'bf16 autocast; ' if amp and device.type == 'cuda' else ''}images/s = source images (2 views each) "
+        f"{'bf16 autocast' if amp and precision(device) == 'bf16' else 'float32'}; images/s = source images (2 views each) "
         f"per second, median; lightly transforms: {recipe}")
     for size in sizes:
         images, note = bench_images(size, max_images=max_images)

@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=["simclr", "byol"])
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                    help="DataLoader worker counts tried for the standard recipe (b is the fastest)")
-    p.add_argument("--no-amp", dest="amp", action="store_false", help="float32 instead of bf16 autocast (CUDA)")
+    p.add_argument("--no-amp", dest="amp", action="store_false", help="float32 even where the device has native bf16")
     p.add_argument("--out", help="append the results as JSON lines to this file")
     return parser
 

@@ -25,12 +25,12 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from .adapt import _predict, _scores
+from .adapt import probabilities
+from .compute import default_device
 from .data import load
 from .experiment import AdaptConfig, load_model, minority_class
 from .metrics import METRICS, evaluate
 from .plots import ARM_COLOURS, METRIC_LABELS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below
-from .pretrain import default_device
 from .store import RunStore
 from .validation import ParameterError, check_choices, check_number
 
@@ -183,14 +183,13 @@ def robustness(cfg: AdaptConfig, families=tuple(FAMILIES), severities=(1, 3, 5),
            "families": {f: [parameter(f, s, cfg.size) for s in SEVERITIES] for f in families}}
 
     def compute(run_dir):
-        model, device = load_model(cfg, store), default_device()
-        model.to(device)
+        model = load_model(cfg, store).to(default_device())
         test = load(cfg.target, "test", cfg.size)
         y_true, minority = test.labels.numpy(), minority_class(cfg)
         rows = []
         for family, severity in [("clean", 0)] + [(f, s) for f in families for s in sorted(set(severities))]:
             images = test.images if severity == 0 else corrupt(test.images, family, severity, seed)
-            scores = _scores(_predict(model, images, device), test.task)
+            scores = probabilities(model, images, test.task)
             rows.append({"family": family, "severity": severity}
                         | evaluate(y_true, scores, test.task, minority))
         return {"rows": rows}

@@ -26,11 +26,12 @@ import pandas as pd
 import torch
 from medmnist.info import INFO
 
+from .compute import default_device
 from .data import load, source_pool
 from .experiment import run_grid, summarize
 from .models import backbone
 from .plots import ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below
-from .pretrain import PRETRAINED_ARMS, default_device, features
+from .pretrain import PRETRAINED_ARMS, features
 from .study import adapt_configs, pretrain_config
 
 # imaging modality of each MedMNIST 2D dataset (MedMNIST v2, Table 1)

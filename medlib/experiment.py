@@ -10,10 +10,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .adapt import PROTOCOLS, adapt
+from .compute import default_device, precision
 from .data import FLAGS, SIZES, ImageSet, load
 from .metrics import METRICS, evaluate, majority_baseline, write_predictions
 from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_problem
-from .pretrain import PRETRAINED_ARMS, PretrainConfig, default_device, load_encoder, pretrain
+from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain
 from .samplers import imbalance_subset, label_subset
 from .store import RunStore, load_torch, save_torch
 from .validation import ParameterError, check_choice, check_number
@@ -133,7 +134,8 @@ def run_adaptation(cfg: AdaptConfig, store: RunStore | None = None, progress: bo
         write_predictions(out.pop("test_scores"), run_dir, cfg.target, cfg.size, "test", metrics, run_dir.name)
         return out | {"test": metrics, "n_train": len(train), "train_counts": train.class_counts(),
                       "majority": majority_baseline(train.labels.numpy(), y_true, test.task,
-                                                    test.n_classes, minority), "device": str(device)}
+                                                    test.n_classes, minority), "device": str(device),
+                      "precision": precision(device)}
 
     return store.cached("adapt", cfg.to_dict(), compute)
 

@@ -26,7 +26,7 @@ from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
-from .adapt import _predict, _scores
+from .adapt import probabilities
 from .augment import to_float
 from .data import ImageSet
 from .models import Classifier
@@ -90,12 +90,6 @@ def gradcam(model: Classifier, images: torch.Tensor, classes, layer: str | None 
     with GradCAM(model=model, target_layers=[getattr(model.encoder, layer)]) as cam:
         maps = cam(input_tensor=to_float(images.to(device)), targets=[ClassifierOutputTarget(int(c)) for c in classes])
     return np.asarray(maps, dtype=np.float32)
-
-
-def probabilities(model: Classifier, images: torch.Tensor, task: str) -> np.ndarray:
-    """Class probabilities of ``images`` as the metrics score them (softmax, or sigmoid for multi-label)."""
-    device = next(model.parameters()).device
-    return _scores(_predict(model, images, device), task)
 
 
 def plot_gradcam(images: torch.Tensor, labels, maps: dict, probs: dict, classes, title: str = "", **_):

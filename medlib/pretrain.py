@@ -18,13 +18,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from lightly.loss import NegativeCosineSimilarity, NTXentLoss
-from lightly.models.utils import deactivate_requires_grad, update_momentum
+from lightly.models.utils import deactivate_requires_grad
 from lightly.utils.benchmarking import knn_predict
 from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 from tqdm.auto import tqdm
 
 from .augment import BYOL_VIEWS, SIMCLR_VIEW, SUPERVISED_VIEW, to_float
+from .compute import autocast, default_device, precision
 from .data import FLAGS, SIZES, ImageSet, source_pool
 from .models import BACKBONES, STEMS, backbone, byol_heads, simclr_head
 from .store import CorruptFile, load_torch, save_torch
@@ -124,19 +125,14 @@ class BYOL(nn.Module):
             z0, z1 = self.projection_momentum(self.encoder_momentum(views)).chunk(2)
         return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
 
+    @torch.no_grad()
     def after_step(self, step, total):
+        """Target <- m * target + (1 - m) * online, m rising from 0.99 to 1 on a cosine schedule: lightly's
+        ``update_momentum``, as one multi-tensor lerp instead of three kernels per parameter."""
         m = cosine_schedule(step, total, 0.99, 1.0)
-        update_momentum(self.encoder, self.encoder_momentum, m)
-        update_momentum(self.projection, self.projection_momentum, m)
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA (unless ``enabled`` is false); plain float32 on the CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+        targets = [*self.encoder_momentum.parameters(), *self.projection_momentum.parameters()]
+        online = [*self.encoder.parameters(), *self.projection.parameters()]
+        torch._foreach_lerp_(targets, online, 1.0 - m)
 
 
 @torch.no_grad()
@@ -229,7 +225,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = N
     save_torch(method.encoder.state_dict(), run_dir / "encoder.pt")
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return {"history": history, "n_images": len(pool), "classes": list(pool.classes), "dropped": pool.dropped,
-            "seconds": sum(h["seconds"] for h in history), "device": str(device),
+            "seconds": sum(h["seconds"] for h in history), "device": str(device), "precision": precision(device),
             "images_per_s": steps * bs * len(history) / max(1e-9, sum(h["seconds"] for h in history))}
 
 

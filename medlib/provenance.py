@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 import medlib
+from medlib.compute import default_device, precision
 from medlib.store import USAGE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,17 +35,19 @@ def git_commit() -> str:
 
 
 def device(which: torch.device | None = None) -> str:
-    """The CUDA device name, or the CPU model from ``/proc/cpuinfo``, with torch's thread count, of ``which``
-    (default: the device medlib trains on)."""
-    if torch.cuda.is_available() if which is None else which.type == "cuda":
-        return f"{torch.cuda.get_device_name(which)} (CUDA), {torch.get_num_threads()} CPU threads"
+    """The CUDA device name, or the CPU model from ``/proc/cpuinfo``, with torch's thread count and the compute
+    precision, of ``which`` (default: the device medlib trains on)."""
+    which = which or default_device()
+    compute = f"{'bf16 autocast' if precision(which) == 'bf16' else 'float32'}"
+    if which.type == "cuda":
+        return f"{torch.cuda.get_device_name(which)} (CUDA), {torch.get_num_threads()} CPU threads, {compute}"
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                  if line.startswith("model name")]
         model = names[0] if names else model
-    return f"{model} (CPU), {torch.get_num_threads()} threads"
+    return f"{model} (CPU), {torch.get_num_threads()} threads, {compute}"
 
 
 def provenance(params: dict, started: float) -> pd.DataFrame:

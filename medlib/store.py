@@ -19,6 +19,7 @@ import torch
 from filelock import FileLock
 
 from . import __version__
+from .compute import precision
 
 
 class CorruptFile(RuntimeError):
@@ -30,8 +31,9 @@ def canonical(config: dict) -> str:
 
 
 def run_key(kind: str, config: dict) -> str:
-    """sha256 of the kind, the canonical config and medlib's version (first 16 hex digits)."""
-    text = canonical({"kind": kind, "config": config, "medlib": __version__})
+    """sha256 of the kind, the canonical config, medlib's version and the compute precision (first 16 hex
+    digits): a result computed in float32 is never read as a bf16 one, nor the other way round."""
+    text = canonical({"kind": kind, "config": config, "medlib": __version__, "precision": precision()})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -126,7 +128,8 @@ class RunStore:
             result = self.get(kind, config, quiet=True)
             if result is None:
                 (run_dir / "result.json").unlink(missing_ok=True)  # a damaged run stops counting before recompute
-                write_json(run_dir / "config.json", {"kind": kind, "medlib": __version__, "config": config})
+                write_json(run_dir / "config.json", {"kind": kind, "medlib": __version__, "precision": precision(),
+                                                     "config": config})
                 result = compute(run_dir)
                 write_json(run_dir / "result.json", result)
                 USAGE["computed"] += 1
