@@ -16,9 +16,10 @@ ways to run a SimCLR (Chen et al., ICML 2020) or BYOL (Grill et al., NeurIPS 202
 
 All three run in the precision of :func:`medlib.compute.precision` (bf16 autocast where the device has native
 bf16, on CUDA and on CPUs with AVX-512 BF16 or AMX; ``amp=False``: float32), so they differ only in how the views
-are made.
+are made. Where that precision is bf16, ``a32`` (medlib's step in float32) is timed alongside, and the row's
+``bf16_gain`` is a/a32.
 
-Timing on the CPU: each repeat runs ``steps`` rounds in which a, c and ``b`` without workers take one step each,
+Timing on the CPU: each repeat runs ``steps`` rounds in which a, a32, c and ``b`` without workers take one step each,
 in an order that rotates every round, so that load from other processes hits them alike; a ``DataLoader`` with
 workers is timed as one block per repeat (a fresh iterator, ``max(1, num_workers)`` untimed warm-up steps so
 that its queue is in steady state, ``steps`` timed steps, then its workers are shut down so that they never
@@ -163,9 +164,10 @@ class Runner:
         self.pos += self.bs
         return self.order[self.pos - self.bs:self.pos]
 
-    def step_a(self):
+    def step_a(self, amp: bool | None = None):
+        """medlib's step; ``amp=False``: the same step in float32 (variant ``a32``)."""
         idx = self._next_index()
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.amp if amp is None else amp):
             loss = self.model.loss(self.images[idx], self.labels[idx], self.g)
         self._update(loss)
 
@@ -207,7 +209,7 @@ class Runner:
                 self._b0 = iter(self.loader(0))
             step = lambda: self.step_b(next(self._b0))  # noqa: E731
         else:
-            step = self.step_a if variant == "a" else self.step_c
+            step = {"a": self.step_a, "a32": lambda: self.step_a(amp=False), "c": self.step_c}[variant]
         self._sync()
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
@@ -220,7 +222,7 @@ class Runner:
 
     def warm_up(self, steps: int = 2):
         for _ in range(steps):
-            for v in ("a", "c") + (("b0",) if 0 in self.workers else ()):
+            for v in ("a", "c") + (("a32",) if self.amp else ()) + (("b0",) if 0 in self.workers else ()):
                 self.sample(v, 1)
 
 
@@ -255,15 +257,16 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
     check_choice("recipe", recipe, RECIPES)
     device = device or default_device()
     say = print if echo else (lambda *a, **k: None)
-    variants = ["a"] + [f"b{w}" for w in workers] + ["c"]
+    mixed = amp and precision(device) == "bf16"  # then medlib's step is also timed in float32 (a32)
+    variants = ["a"] + (["a32"] if mixed else []) + [f"b{w}" for w in workers] + ["c"]
     by_step = device.type == "cpu"
-    fine = [v for v in variants if v in ("a", "c", "b0")] if by_step else []
+    fine = [v for v in variants if v in ("a", "a32", "c", "b0")] if by_step else []
     blocks = [v for v in variants if v not in fine]
     rows = []
     say(f"device: {describe_device(device)}; batch {batch_size}; {repeats} repeats x {steps} steps, "
         f"{'interleaved step by step (loaders with workers: one block per repeat)' if by_step else 'in blocks'}; "
-        f"{'bf16 autocast' if amp and precision(device) == 'bf16' else 'float32'}; images/s = source images (2 views each) "
-        f"per second, median; lightly transforms: {recipe}")
+        f"{'bf16 autocast' if amp and precision(device) == 'bf16' else 'float32'}; "
+        f"images/s = source images (2 views each) per second, median; lightly transforms: {recipe}")
     for size in sizes:
         images, note = bench_images(size, max_images=max_images)
         bs = min(batch_size, len(images))
@@ -296,6 +299,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
                    **{f"b_workers{w}": rate[f"b{w}"] for w in workers},
                    "b": rate[best_b] if best_b else None, "b_workers": int(best_b[1:]) if best_b else None,
                    "a_over_b": rate["a"] / rate[best_b] if best_b else None,
+                   "a_fp32": rate.get("a32"), "bf16_gain": rate["a"] / rate["a32"] if mixed else None,
                    "cpu_images_per_s": cpu,
                    "cpu_a_over_c": cpu["a"] / cpu["c"] if "a" in cpu and "c" in cpu else None,
                    "cpu_a_over_b0": cpu["a"] / cpu["b0"] if "a" in cpu and "b0" in cpu else None,
@@ -316,7 +320,8 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
     head = ["size", "method", "a medlib"] + [f"b lightly w={w}" for w in workers] + ["c compute", "a/b", "a/c",
                                                                                      "cpu a/b0", "cpu a/c"]
     memory = any(r.get("peak_memory_mib") for r in rows)
-    head += ["peak MiB"] if memory else []
+    gain = any(r.get("bf16_gain") for r in rows)
+    head += (["a fp32", "bf16 gain"] if gain else []) + (["peak MiB"] if memory else [])
     lines = [head]
 
     def ratio(x):
@@ -326,6 +331,7 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
         b = [f"{r[f'b_workers{w}']:.0f}" for w in workers]
         lines.append([f"{r['size']}", r["method"], f"{r['a']:.0f}", *b, f"{r['c']:.0f}", ratio(r["a_over_b"]),
                       ratio(r["a_over_c"]), ratio(r["cpu_a_over_b0"]), ratio(r["cpu_a_over_c"])]
+                     + ([f"{r['a_fp32']:.0f}" if r.get("a_fp32") else "-", ratio(r.get("bf16_gain"))] if gain else [])
                      + ([f"{r['peak_memory_mib']:.0f}"] if memory else []))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)

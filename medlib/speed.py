@@ -27,7 +27,7 @@ from .study import pretrain_config
 
 def pretraining_cost(P: types.SimpleNamespace, targets=None) -> pd.DataFrame:
     """One row per target x pre-trained arm of ``P``: the pool's images, epochs, wall time, seconds per
-    epoch, images/s (pre-training steps only; the kNN monitor is not counted) and the device."""
+    epoch, images/s (pre-training steps only; the kNN monitor is not counted), the device and the precision."""
     rows = []
     for target in targets or P.targets:
         for arm in [a for a in P.arms if a in PRETRAINED_ARMS]:
@@ -36,7 +36,8 @@ def pretraining_cost(P: types.SimpleNamespace, targets=None) -> pd.DataFrame:
             rows.append({"target": target, "pool": "+".join(cfg.sources), "arm": arm, "images": r["n_images"],
                          "epochs": len(r["history"]), "seconds": r["seconds"],
                          "seconds_per_epoch": r["seconds"] / max(1, len(r["history"])),
-                         "images_per_s": r["images_per_s"], "device": r.get("device", "")})
+                         "images_per_s": r["images_per_s"], "device": r["device"],
+                         "precision": r["precision"]})
     return pd.DataFrame(rows)
 
 

@@ -14,7 +14,8 @@ from medlib.validation import ParameterError
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_benchmark_runs_every_variant_and_writes_json_lines(real_data, tmp_path, capsys):
+def test_benchmark_runs_every_variant_and_writes_json_lines(real_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MEDLIB_PRECISION", "fp32")
     out = tmp_path / "bench.jsonl"
     rows = bench.run_benchmark([28], batch_size=8, steps=1, repeats=1, methods=["simclr", "byol"], out=out,
                                workers=(0, 1), max_images=32)
@@ -32,6 +33,19 @@ def test_benchmark_runs_every_variant_and_writes_json_lines(real_data, tmp_path,
     assert table[0].split() == ["size", "method", "a", "medlib", "b", "lightly", "w=0", "b", "lightly", "w=1",
                                 "c", "compute", "a/b", "a/c", "cpu", "a/b0", "cpu", "a/c"]
     assert table[1].split()[:2] == ["28", "simclr"] and table[2].split()[:2] == ["28", "byol"]
+
+
+def test_under_bf16_medlibs_step_is_also_timed_in_float32(real_data, capsys, monkeypatch):
+    monkeypatch.setenv("MEDLIB_PRECISION", "bf16")
+    row, = bench.run_benchmark([28], batch_size=8, steps=1, repeats=2, methods=["simclr"], workers=(0,),
+                               max_images=32)
+    assert set(row["samples"]) == {"a", "a32", "b0", "c"} and len(row["samples"]["a32"]) == 2
+    assert row["amp"] and row["bf16_gain"] == pytest.approx(row["a"] / row["a_fp32"])
+    assert capsys.readouterr().out.splitlines()[-2].split()[-4:] == ["a", "fp32", "bf16", "gain"]
+    monkeypatch.setenv("MEDLIB_PRECISION", "fp32")
+    row, = bench.run_benchmark([28], batch_size=8, steps=1, repeats=1, methods=["simclr"], workers=(0,),
+                               max_images=32, echo=False)
+    assert "a32" not in row["samples"] and row["bf16_gain"] is None and not row["amp"]
 
 
 @pytest.mark.parametrize("method", ["simclr", "byol"])
