@@ -265,7 +265,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
     rows = []
     say(f"device: {describe_device(device)}; batch {batch_size}; {repeats} repeats x {steps} steps, "
         f"{'interleaved step by step (loaders with workers: one block per repeat)' if by_step else 'in blocks'}; "
-        f"{'bf16 autocast' if amp and precision(device) == 'bf16' else 'float32'}; "
+        f"steps in {'bf16 autocast (a32: float32)' if mixed else 'float32'}; "
         f"images/s = source images (2 views each) per second, median; lightly transforms: {recipe}")
     for size in sizes:
         images, note = bench_images(size, max_images=max_images)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
@@ -87,7 +88,19 @@ def run_chapter(name: str, profile: str, parameters: dict | None = None, output_
     except PapermillExecutionError as err:
         tail = "\n".join(_ANSI.sub("", "\n".join(err.traceback)).splitlines()[-8:])
         raise ChapterFailed(name, err.ename, err.evalue, tail, output) from None
+    fold_injected_parameters(output)
     return output
+
+
+def fold_injected_parameters(path: Path) -> None:
+    """Fold papermill's injected-parameters cell behind a "show" toggle in the book (tag ``hide-input``): the
+    chapter shows its resolved parameters in a table of its own, and the cell stays one click away."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-input"]
+    nbformat.write(nb, path)
 
 
 def run_book(profile: str, only: list[str] | None = None, build: bool = True, output_dir: Path = RESULTS,

@@ -1,0 +1,45 @@
+"""benchmarks/compare_stores.py on two tiny stores with made-up results (no training)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from medlib.experiment import AdaptConfig
+from medlib.pretrain import PretrainConfig
+from medlib.store import RunStore
+
+spec = importlib.util.spec_from_file_location(
+    "compare_stores", Path(__file__).resolve().parent.parent / "benchmarks" / "compare_stores.py")
+compare_stores = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(compare_stores)
+
+POOL = PretrainConfig("tl", ("pneumoniamnist",), ("breastmnist",))
+
+
+def fill(root, aucs):
+    """One store: per (arm, protocol) one AUC per seed; plus a scarcity run that must be left out."""
+    store = RunStore(root)
+    for (arm, protocol), values in aucs.items():
+        for seed, auc in enumerate(values):
+            cfg = AdaptConfig(arm, "breastmnist", protocol, seed, pretrain=POOL if arm == "tl" else None)
+            store.cached("adapt", cfg.to_dict(), lambda run_dir, auc=auc: {"test": {"auc": auc}})
+    scarce = AdaptConfig("scratch", "breastmnist", "linear", 0, label_fraction=0.1)
+    store.cached("adapt", scarce.to_dict(), lambda run_dir: {"test": {"auc": 0.1}})
+
+
+def test_conditions_are_matched_on_their_config_and_summarised(tmp_path):
+    fill(tmp_path / "a", {("tl", "linear"): [0.70, 0.72], ("scratch", "linear"): [0.80, 0.80]})
+    fill(tmp_path / "b", {("tl", "linear"): [0.80, 0.82], ("scratch", "linear"): [0.79, 0.81],
+                          ("tl", "finetune"): [0.9]})
+    df, summary = compare_stores.compare(tmp_path / "a", tmp_path / "b")
+    assert df[["arm", "protocol", "pool"]].values.tolist() == [["scratch", "linear", "-"],
+                                                               ["tl", "linear", "pneumoniamnist"]]
+    assert df["difference"].tolist() == pytest.approx([0.0, 0.10])
+    assert summary.loc[("pre-trained (tl, ssl-*)", "linear"), "largest_abs_difference"] == pytest.approx(0.10)
+
+
+def test_stores_without_a_common_run_are_reported(tmp_path):
+    fill(tmp_path / "a", {("scratch", "linear"): [0.8]})
+    with pytest.raises(SystemExit, match="no all-labels adaptation run"):
+        compare_stores.compare(tmp_path / "a", tmp_path / "empty")
