@@ -25,7 +25,7 @@ FULL_FLAGS = ("pathmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamn
               "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")
 
 _COMMON = dict(size=28, backbone="resnet18", stem="imagenet", arms=list(ARMS), protocols=list(PROTOCOLS),
-               target="breastmnist", sources=None, minority=None, per_class=None)
+               target="breastmnist", sources=None, minority=None, per_class=None, pretrain_per_seed=False)
 
 PROFILES = {
     # seconds per notebook: real offline data, tiny subsets, one epoch (CI and nbval)
@@ -66,6 +66,12 @@ def _flag_lists(name, value):
     return value
 
 
+def _flag(name, value):
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name}={value!r} is not allowed; choose one of: True, False")
+    return value
+
+
 _int = partial(check_number, integer=True)
 KNOBS = {
     "profile": partial(check_choice, allowed=PROFILES),
@@ -83,6 +89,7 @@ KNOBS = {
     "pretrain_epochs": partial(_int, low=1),
     "pretrain_max_images": partial(_optional, partial(_int, low=2)),
     "pretrain_batch_size": partial(_int, low=2),
+    "pretrain_per_seed": _flag,
     "finetune_epochs": partial(_int, low=1),
     "linear_epochs": partial(_int, low=1),
     "max_train_images": partial(_optional, partial(_int, low=2)),

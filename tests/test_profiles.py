@@ -24,6 +24,7 @@ def test_profile_defaults_to_the_environment(monkeypatch):
     (dict(size=32), ["size", "32", "28, 64, 128, 224"]),
     (dict(seeds=0), ["seeds", "must be a list"]),
     (dict(learning_rate=0.1), ["unknown parameter", "'learning_rate'"]),
+    (dict(pretrain_per_seed=1), ["pretrain_per_seed", "1", "True, False"]),
 ])
 def test_bad_knobs_give_one_clear_line(given, words):
     with pytest.raises(ParameterError) as e:
@@ -35,3 +36,14 @@ def test_notebook_namespace_ignores_modules_and_ipython_names():
     import os
     P = parameters({"os": os, "In": [], "_": None, "profile": "smoke", "seeds": None})
     assert P.profile == "smoke" and P.seeds == PROFILES["smoke"]["seeds"]
+
+
+@pytest.mark.parametrize("per_seed", [False, True])
+def test_each_seed_adapts_one_shared_or_its_own_pre_training(per_seed):
+    from medlib.study import adapt_configs
+    P = parameters(profile="quick", pretrain_per_seed=per_seed)
+    configs = adapt_configs(P, "breastmnist", arms=["scratch", "ssl-byol"], protocols=["linear"])
+    byol = [c for c in configs if c.arm == "ssl-byol"]
+    assert [c.seed for c in byol] == [0, 1, 2]
+    assert [c.pretrain.seed for c in byol] == ([0, 1, 2] if per_seed else [0, 0, 0])
+    assert all(c.pretrain is None for c in configs if c.arm == "scratch")
