@@ -26,7 +26,8 @@ def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bfloat16 convolutions and matrix products in hardware."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    return device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's CPU feature probes (private API)
+    return device.type == "cpu" and any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
 def precision(device: torch.device | None = None) -> str:
