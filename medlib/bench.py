@@ -138,7 +138,7 @@ class Runner:
     def __init__(self, method: str, images: torch.Tensor, batch_size: int, device: torch.device, workers,
                  seed: int = 0, recipe: str = "matched", amp: bool = True):
         self.method, self.bs, self.device, self.workers = method, batch_size, device, tuple(workers)
-        self.amp = amp and precision(device) == "bf16"  # bf16 autocast where medlib.pretrain.pretrain uses it
+        self.amp = amp  # bf16 autocast (run_benchmark passes whether medlib.pretrain.pretrain uses it here)
         self.model, self.optimizer = build(method, device, batch_size)
         self.model.train()
         self.images = images.to(device)  # uint8, resident on the training device
@@ -274,7 +274,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
         for method in methods:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            runner = Runner(method, images, bs, device, workers, recipe=recipe, amp=amp)
+            runner = Runner(method, images, bs, device, workers, recipe=recipe, amp=mixed)
             runner.warm_up()
             samples = {v: [] for v in variants}  # [wall seconds, CPU seconds or None, steps]
             for r in range(repeats):
@@ -290,7 +290,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
                    if x[0][1] is not None}
             best_b = max((f"b{w}" for w in workers), key=rate.get) if workers else None
             row = {"size": size, "method": method, "recipe": recipe, "batch_size": bs, "steps": steps,
-                   "amp": runner.amp, "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2 ** 20
+                   "amp": mixed, "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2 ** 20
                    if device.type == "cuda" else None,
                    "repeats": repeats, "threads": torch.get_num_threads(),
                    "images": note, "device": describe_device(device), "torch": torch.__version__,

@@ -10,6 +10,7 @@ every run's key in the run store, so a result computed in one precision is never
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 import torch
 
@@ -22,8 +23,10 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@lru_cache(maxsize=None)
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 convolutions and matrix products in hardware."""
+    """Whether ``device`` computes bfloat16 convolutions and matrix products in hardware (asked once per device:
+    :func:`autocast` runs every step)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's CPU feature probes (private API)

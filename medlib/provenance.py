@@ -38,7 +38,7 @@ def device(which: torch.device | None = None) -> str:
     """The CUDA device name, or the CPU model from ``/proc/cpuinfo``, with torch's thread count and the compute
     precision, of ``which`` (default: the device medlib trains on)."""
     which = which or default_device()
-    compute = f"{'bf16 autocast' if precision(which) == 'bf16' else 'float32'}"
+    compute = "bf16 autocast" if precision(which) == "bf16" else "float32"
     if which.type == "cuda":
         return f"{torch.cuda.get_device_name(which)} (CUDA), {torch.get_num_threads()} CPU threads, {compute}"
     model = platform.processor() or platform.machine()
