@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The GPU checks in one script, for a machine with a CUDA device and no internet. CHECKS picks them (default
-# "bench"; the other two were recorded on 2026-11-26 and need not be repeated):
-#   bench     `python -m medlib bench` (issue 5: a, b, c images/s; a/b, a/c; medlib's step in bf16 and, interleaved,
-#             in float32 (bf16 gain); peak memory), blocks of 40 steps, batch 256 at 28 and 64 px, batch 1024 at 28 px,
+# "graphs bench"; the other two were recorded on 2026-11-26 and need not be repeated):
+#   graphs    benchmarks/graph_check.py: each arm pre-trained with its step as a CUDA graph and eagerly (weights
+#             compared, images/s); if it fails, bench runs with MEDLIB_CUDA_GRAPHS=0,
+#   bench     `python -m medlib bench` (issue 5: a, b, c images/s; a/b, a/c; medlib's step in bf16 and in float32
+#             (bf16 gain); a and c as CUDA graphs and eagerly (graph gain); peak memory), blocks of 40 steps, batch
+#             256 at 28 and 64 px, batch 1024 at 28 px,
 #   baseline  the MedMNIST v2 ResNet-18 (28) baseline reproduction (benchmarks/medmnist_baseline.py),
 #   chapter   chapter 2 (pre-training) under the full profile's training budget, restricted to the offline 28 px files.
 # Usage: OUT=results_dir MEDLIB_DATA=folder_of_npz [CHECKS="bench baseline chapter"] bash benchmarks/gpu_check.sh
@@ -22,8 +25,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/nvi
 python3 -c "import torch, torchvision, lightly, medmnist; print('torch', torch.__version__, 'torchvision',
 torchvision.__version__, 'lightly', lightly.__version__, 'cuda', torch.cuda.get_device_name())" | tee "$OUT/versions.txt"
 
-CHECKS=${CHECKS:-bench}
+CHECKS=${CHECKS:-graphs bench}
 has() { [[ " $CHECKS " == *" $1 "* ]]; }
+
+if has graphs; then
+  set -o pipefail
+  timeout "${GRAPHS_SECONDS:-150}" python3 benchmarks/graph_check.py --out "$OUT/graph_check.json" 2>&1 \
+    | tee "$OUT/graph_check.log" || export MEDLIB_CUDA_GRAPHS=0
+  set +o pipefail
+fi
 
 bench() { timeout "${BENCH_SECONDS:-240}" python3 -m medlib bench --steps 40 --repeats 5 --workers 15 \
   --out "$OUT/bench.jsonl" "$@"; }

@@ -1,4 +1,4 @@
-"""Operator calls of one BYOL momentum update: lightly's ``update_momentum`` against medlib's multi-tensor lerp.
+"""Operator calls of one BYOL momentum update: lightly's ``update_momentum`` against medlib's multi-tensor update.
 
 Counted with ``torch.profiler`` on the CPU (aten calls; on CUDA each is at least one kernel launch for lightly's
 per-parameter path, while a foreach call launches a few fused kernels for all tensors).
@@ -23,6 +23,7 @@ def aten_calls(fn) -> int:
 def main():
     torch.manual_seed(0)
     byol = BYOL(backbone("resnet18"))
+    weight = byol.target_weight(1, 10)
     tensors = len([*byol.encoder_momentum.parameters(), *byol.projection_momentum.parameters()])
 
     def lightly_update():
@@ -30,7 +31,7 @@ def main():
         update_momentum(byol.projection, byol.projection_momentum, 0.99)
 
     print(f"{tensors} momentum parameter tensors; aten calls per update: lightly update_momentum "
-          f"{aten_calls(lightly_update)}, medlib BYOL.after_step {aten_calls(lambda: byol.after_step(1, 10))}")
+          f"{aten_calls(lightly_update)}, medlib BYOL.update_targets {aten_calls(lambda: byol.update_targets(weight))}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ ways to run a SimCLR (Chen et al., ICML 2020) or BYOL (Grill et al., NeurIPS 202
 All three run in the precision of :func:`medlib.compute.precision` (bf16 autocast where the device has native
 bf16, on CUDA and on CPUs with AVX-512 BF16 or AMX; ``amp=False``: float32), so they differ only in how the views
 are made. Where that precision is bf16, ``a32`` (medlib's step in float32) is timed alongside, and the row's
-``bf16_gain`` is a/a32.
+``bf16_gain`` is a/a32. On CUDA, ``a``, ``a32`` and ``c`` are CUDA graphs, as pre-training runs them
+(:mod:`medlib.step`), so ``c`` stays the bound for ``a``; ``ae`` and ``ce`` time the same two steps run eagerly,
+and the row's ``graph_gain`` is a/ae. ``b`` runs eagerly, as the standard recipe does.
 
 Timing on the CPU: each repeat runs ``steps`` rounds in which a, a32, c and ``b`` without workers take one step each,
 in an order that rotates every round, so that load from other processes hits them alike; a ``DataLoader`` with
@@ -44,12 +46,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from .augment import BYOL_VIEWS, SIMCLR_VIEW
-from .compute import autocast, default_device, precision
+from .compute import cuda_graphs, default_device, precision
 from .data import SIZES, data_root, file_name, source_pool
 from .models import backbone
-from .pretrain import BYOL, SimCLR
+from .pretrain import BYOL, Method, SimCLR
 from .provenance import device as describe_device
+from .step import WARMUP_STEPS, TrainStep, sgd
 from .validation import check_choice, check_choices, check_number, check_numbers
 
 METHODS = ("simclr", "byol")
@@ -106,55 +108,56 @@ def lightly_transform(method: str, size: int, recipe: str = "matched"):
                          BYOLView2Transform(input_size=size, solarization_prob=0.2, **MATCHED))
 
 
-def build(method: str, device: torch.device, batch_size: int):
-    """The method (ResNet-18, ImageNet stem, channels_last) and SGD exactly as :func:`medlib.pretrain.pretrain`."""
+def build(method: str, device: torch.device, batch_size: int) -> tuple[Method, torch.optim.SGD, float]:
+    """The method (ResNet-18, ImageNet stem, channels_last), SGD and its learning rate, as
+    :func:`medlib.pretrain.pretrain` makes them."""
     torch.manual_seed(0)
     encoder = backbone("resnet18", "imagenet")
     model = (SimCLR(encoder) if method == "simclr" else BYOL(encoder)).to(device)
     lr = 0.06 * batch_size / 256
-    return model, torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-
-
-def loss_on_views(model, views: torch.Tensor) -> torch.Tensor:
-    """The loss of ``model`` on ready-made views ``cat([view0, view1])``: the rest of its ``loss`` method."""
-    if isinstance(model, SimCLR):
-        z0, z1 = model.projection(model.encoder(views)).chunk(2)
-        return model.criterion(z0, z1)
-    p0, p1 = model.prediction(model.projection(model.encoder(views))).chunk(2)
-    with torch.no_grad():
-        z0, z1 = model.projection_momentum(model.encoder_momentum(views)).chunk(2)
-    return 0.5 * (model.criterion(p0, z1) + model.criterion(p1, z0))
-
-
-def medlib_views(method: str, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """The two views ``SimCLR.loss`` / ``BYOL.loss`` draw, in the same order."""
-    first, second = (SIMCLR_VIEW, SIMCLR_VIEW) if method == "simclr" else BYOL_VIEWS
-    return torch.cat([first(images, g), second(images, g)])
+    return model, sgd(model, lr, 5e-4), lr
 
 
 class Runner:
-    """The three step variants for one method and image size, sharing one model and optimiser."""
+    """The step variants for one method and image size, sharing one model and optimiser.
+
+    ``a``, ``a32`` and ``c`` run as :class:`medlib.step.TrainStep` does in pre-training (on CUDA: CUDA graphs),
+    and there ``ae`` and ``ce`` are ``a`` and ``c`` run eagerly; ``b`` runs eagerly, as the standard recipe does.
+    """
 
     def __init__(self, method: str, images: torch.Tensor, batch_size: int, device: torch.device, workers,
                  seed: int = 0, recipe: str = "matched", amp: bool = True):
         self.method, self.bs, self.device, self.workers = method, batch_size, device, tuple(workers)
         self.amp = amp  # bf16 autocast (run_benchmark passes whether medlib.pretrain.pretrain uses it here)
-        self.model, self.optimizer = build(method, device, batch_size)
+        self.model, self.optimizer, self.lr = build(method, device, batch_size)
         self.model.train()
         self.images = images.to(device)  # uint8, resident on the training device
-        self.labels = torch.zeros(len(images), dtype=torch.long, device=device)
         self.g = torch.Generator(device).manual_seed(seed)
         self.order, self.pos, self.step_count, self._b0 = None, len(images), 0, None
-        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:batch_size]
+        self.idx = torch.empty(batch_size, dtype=torch.long, device=device)
+        first = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:batch_size]
         with torch.no_grad():
-            self.views = medlib_views(method, self.images[idx.to(device)], self.g)  # c's ready-made views
+            self.views = self.model.views(self.images[first.to(device)], self.g)  # c's ready-made views
+        self.batch = None  # b's views, on the device
         self.dataset = PILViews(images, lightly_transform(method, images.shape[-1], recipe))
+        model, graphs = self.model, cuda_graphs(device)
 
-    def _update(self, loss):
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.model.after_step(self.step_count, 10_000)
+        def medlib_loss():
+            return model.loss(self.images[self.idx], None, self.g)
+
+        def step(loss, amp=amp, graphed=graphs):
+            return TrainStep(model, self.optimizer, loss, amp=amp, graphed=graphed, generators=[self.g])
+
+        self.steps = {"a": step(medlib_loss), "c": step(lambda: model.view_loss(self.views)),
+                      "b": step(lambda: model.view_loss(self.batch), graphed=False)}
+        if amp:
+            self.steps["a32"] = step(medlib_loss, amp=False)
+        if graphs:
+            self.steps |= {"ae": step(medlib_loss, graphed=False),
+                           "ce": step(lambda: model.view_loss(self.views), graphed=False)}
+
+    def _run(self, variant: str):
+        self.steps[variant](self.lr, self.model.target_weight(self.step_count, 10_000))
         self.step_count += 1
 
     def _next_index(self):
@@ -162,26 +165,17 @@ class Runner:
             self.order = torch.randperm(len(self.images), generator=self.g, device=self.device)
             self.pos = 0
         self.pos += self.bs
-        return self.order[self.pos - self.bs:self.pos]
+        self.idx.copy_(self.order[self.pos - self.bs:self.pos])
 
-    def step_a(self, amp: bool | None = None):
-        """medlib's step; ``amp=False``: the same step in float32 (variant ``a32``)."""
-        idx = self._next_index()
-        with autocast(self.device, self.amp if amp is None else amp):
-            loss = self.model.loss(self.images[idx], self.labels[idx], self.g)
-        self._update(loss)
-
-    def step_c(self):
-        with autocast(self.device, self.amp):
-            loss = loss_on_views(self.model, self.views)
-        self._update(loss)
+    def step_a(self, variant: str = "a"):
+        """medlib's step: ``a``; ``a32`` the same in float32; ``ae`` the same run eagerly."""
+        self._next_index()
+        self._run(variant)
 
     def step_b(self, batch):
         views, _ = batch
-        x = torch.cat(views).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, self.amp):
-            loss = loss_on_views(self.model, x)
-        self._update(loss)
+        self.batch = torch.cat(views).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        self._run("b")
 
     def loader(self, workers: int) -> DataLoader:
         sampler = RandomSampler(self.dataset, replacement=True, num_samples=1 << 40,
@@ -209,7 +203,8 @@ class Runner:
                 self._b0 = iter(self.loader(0))
             step = lambda: self.step_b(next(self._b0))  # noqa: E731
         else:
-            step = {"a": self.step_a, "a32": lambda: self.step_a(amp=False), "c": self.step_c}[variant]
+            step = {"a": self.step_a, "a32": lambda: self.step_a("a32"), "ae": lambda: self.step_a("ae"),
+                    "c": lambda: self._run("c"), "ce": lambda: self._run("ce")}[variant]
         self._sync()
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
@@ -220,9 +215,10 @@ class Runner:
             del batches, step  # shuts the workers down before the next variant runs
         return wall, None if workers else cpu
 
-    def warm_up(self, steps: int = 2):
+    def warm_up(self, steps: int = WARMUP_STEPS + 2):
+        """Enough steps of every variant that the captured ones have been captured and replayed."""
         for _ in range(steps):
-            for v in ("a", "c") + (("a32",) if self.amp else ()) + (("b0",) if 0 in self.workers else ()):
+            for v in [v for v in self.steps if v != "b"] + (["b0"] if 0 in self.workers else []):
                 self.sample(v, 1)
 
 
@@ -258,14 +254,16 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
     device = device or default_device()
     say = print if echo else (lambda *a, **k: None)
     mixed = amp and precision(device) == "bf16"  # then medlib's step is also timed in float32 (a32)
-    variants = ["a"] + (["a32"] if mixed else []) + [f"b{w}" for w in workers] + ["c"]
+    eager = ["ae", "ce"] if cuda_graphs(device) else []  # a and c without CUDA graphs
+    variants = ["a"] + (["a32"] if mixed else []) + [f"b{w}" for w in workers] + ["c"] + eager
     by_step = device.type == "cpu"
     fine = [v for v in variants if v in ("a", "a32", "c", "b0")] if by_step else []
     blocks = [v for v in variants if v not in fine]
     rows = []
     say(f"device: {describe_device(device)}; batch {batch_size}; {repeats} repeats x {steps} steps, "
         f"{'interleaved step by step (loaders with workers: one block per repeat)' if by_step else 'in blocks'}; "
-        f"steps in {'bf16 autocast (a32: float32)' if mixed else 'float32'}; "
+        f"steps in {'bf16 autocast (a32: float32)' if mixed else 'float32'}"
+        f"{', a, a32 and c as CUDA graphs (ae, ce: a and c eager)' if eager else ''}; "
         f"images/s = source images (2 views each) per second, median; lightly transforms: {recipe}")
     for size in sizes:
         images, note = bench_images(size, max_images=max_images)
@@ -300,6 +298,8 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
                    "b": rate[best_b] if best_b else None, "b_workers": int(best_b[1:]) if best_b else None,
                    "a_over_b": rate["a"] / rate[best_b] if best_b else None,
                    "a_fp32": rate.get("a32"), "bf16_gain": rate["a"] / rate["a32"] if mixed else None,
+                   "a_eager": rate.get("ae"), "c_eager": rate.get("ce"),
+                   "graph_gain": rate["a"] / rate["ae"] if eager else None,
                    "cpu_images_per_s": cpu,
                    "cpu_a_over_c": cpu["a"] / cpu["c"] if "a" in cpu and "c" in cpu else None,
                    "cpu_a_over_b0": cpu["a"] / cpu["b0"] if "a" in cpu and "b0" in cpu else None,
@@ -321,7 +321,9 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
                                                                                      "cpu a/b0", "cpu a/c"]
     memory = any(r.get("peak_memory_mib") for r in rows)
     gain = any(r.get("bf16_gain") for r in rows)
-    head += (["a fp32", "bf16 gain"] if gain else []) + (["peak MiB"] if memory else [])
+    graphs = any(r.get("graph_gain") for r in rows)
+    head += (["a fp32", "bf16 gain"] if gain else []) + (["a eager", "c eager", "graph gain"] if graphs else []) \
+        + (["peak MiB"] if memory else [])
     lines = [head]
 
     def ratio(x):
@@ -332,6 +334,7 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
         lines.append([f"{r['size']}", r["method"], f"{r['a']:.0f}", *b, f"{r['c']:.0f}", ratio(r["a_over_b"]),
                       ratio(r["a_over_c"]), ratio(r["cpu_a_over_b0"]), ratio(r["cpu_a_over_c"])]
                      + ([f"{r['a_fp32']:.0f}" if r.get("a_fp32") else "-", ratio(r.get("bf16_gain"))] if gain else [])
+                     + ([f"{r['a_eager']:.0f}", f"{r['c_eager']:.0f}", ratio(r["graph_gain"])] if graphs else [])
                      + ([f"{r['peak_memory_mib']:.0f}"] if memory else []))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)

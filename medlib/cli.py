@@ -133,15 +133,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from .data import DataError
     from .pretrain import NonFiniteLoss
-    from .runner import ChapterFailed
     from .validation import ParameterError
+
+    failures = (DataError, NonFiniteLoss)
+    if args.command == "book":  # the runner needs the notebook stack, which the other commands do without
+        from .runner import ChapterFailed
+
+        failures += (ChapterFailed,)
 
     try:
         return _run(args)
     except ParameterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (DataError, NonFiniteLoss, ChapterFailed) as e:
+    except failures as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except CalledProcessError as e:

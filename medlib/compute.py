@@ -1,4 +1,4 @@
-"""Where the steps run and in what precision: bf16 autocast where the device computes bfloat16 natively.
+"""Where the steps run and how: bf16 autocast where the device computes bfloat16 natively; CUDA graphs on CUDA.
 
 Mixed precision (Micikevicius et al., ICLR 2018) in bfloat16 (Kalamkar et al., arXiv:1905.12322) keeps float32
 weights, optimiser state and losses, and runs convolutions and matrix products in bf16. CUDA GPUs and CPUs with
@@ -42,6 +42,17 @@ def precision(device: torch.device | None = None) -> str:
     return "bf16" if native_bf16(device or default_device()) else "fp32"
 
 
+def cuda_graphs(device: torch.device) -> bool:
+    """Whether training steps on ``device`` run as CUDA graphs (:mod:`medlib.step`): on CUDA, unless
+    ``MEDLIB_CUDA_GRAPHS=0``. Graphed and eager steps compute the same update, so this is not part of a run's key."""
+    choice = os.environ.get("MEDLIB_CUDA_GRAPHS", "1")
+    check_choice("MEDLIB_CUDA_GRAPHS", choice, ("0", "1"))
+    return device.type == "cuda" and choice == "1"
+
+
 def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on ``device`` where :func:`precision` says bf16 (and ``enabled``); float32 otherwise."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and precision(device) == "bf16")
+    """bf16 autocast on ``device`` where :func:`precision` says bf16 (and ``enabled``); float32 otherwise. Without
+    autocast's weight-cast cache, which a captured CUDA graph must not keep (:mod:`medlib.step`); medlib uses each
+    weight once per autocast region, so the cache saved nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and precision(device) == "bf16",
+                          cache_enabled=False)

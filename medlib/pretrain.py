@@ -1,10 +1,12 @@
 """Pre-training on a source pool: supervised (the transfer-learning arm) and self-supervised (SimCLR, BYOL).
 
 Every arm sees exactly the same source images. Views are drawn in batches on the training device
-(:mod:`medlib.augment`); the loop checkpoints every epoch, resumes from the last complete checkpoint, and
-randomness is derived from ``(seed, epoch)`` so that a resumed run ends with the same weights.
-SimCLR: Chen et al., ICML 2020. BYOL: Grill et al., NeurIPS 2020. Losses, heads, momentum update and
-schedules come from lightly (Susmelj et al., 2020).
+(:mod:`medlib.augment`), a step runs as :class:`medlib.step.TrainStep` (a CUDA graph on a GPU); the loop
+checkpoints every epoch, resumes from the last complete checkpoint, and randomness is derived from
+``(seed, epoch)`` so that a resumed run ends with the same weights.
+SimCLR: Chen et al., ICML 2020. BYOL: Grill et al., NeurIPS 2020. BYOL's loss, heads and schedules come from
+lightly (Susmelj et al., 2020); SimCLR's NT-Xent is lightly's, restated without host synchronisation
+(:mod:`medlib.losses`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from lightly.loss import NegativeCosineSimilarity, NTXentLoss
+from lightly.loss import NegativeCosineSimilarity
 from lightly.models.utils import deactivate_requires_grad
 from lightly.utils.benchmarking import knn_predict
 from lightly.utils.scheduler import cosine_schedule
@@ -27,7 +29,9 @@ from tqdm.auto import tqdm
 from .augment import BYOL_VIEWS, SIMCLR_VIEW, SUPERVISED_VIEW, to_float
 from .compute import autocast, default_device, precision
 from .data import FLAGS, SIZES, ImageSet, source_pool
+from .losses import NTXentLoss
 from .models import BACKBONES, STEMS, backbone, byol_heads, simclr_head
+from .step import TrainStep, sgd
 from .store import CorruptFile, load_torch, save_torch
 from .validation import check_choice, check_choices, check_number
 
@@ -74,21 +78,41 @@ class PretrainConfig:
         return asdict(self)
 
 
-class Supervised(nn.Module):
+class Method(nn.Module):
+    """A pre-training method: ``loss`` of a uint8 batch is ``view_loss`` of the ``views`` it draws; methods with a
+    momentum target network (BYOL) also move it after each step (``target_weight``, ``update_targets``)."""
+
+    def views(self, images: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def view_loss(self, views: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, images, labels, g):
+        return self.view_loss(self.views(images, g), labels)
+
+    def target_weight(self, step: int, total: int) -> float:
+        return 0.0
+
+    def update_targets(self, weight: float | torch.Tensor) -> None:
+        pass
+
+
+class Supervised(Method):
     """Cross-entropy over the pool's union label space: the transfer-learning (TL) arm."""
 
     def __init__(self, encoder: nn.Module, n_classes: int):
         super().__init__()
         self.encoder, self.head = encoder, nn.Linear(encoder.feature_dim, n_classes)
 
-    def loss(self, images, labels, g):
-        return F.cross_entropy(self.head(self.encoder(SUPERVISED_VIEW(images, g))), labels)
+    def views(self, images, g):
+        return SUPERVISED_VIEW(images, g)
 
-    def after_step(self, step, total):
-        pass
+    def view_loss(self, views, labels):
+        return F.cross_entropy(self.head(self.encoder(views)), labels)
 
 
-class SimCLR(nn.Module):
+class SimCLR(Method):
     """NT-Xent between two views of each image (Chen et al., ICML 2020)."""
 
     def __init__(self, encoder: nn.Module, temperature: float = 0.5):
@@ -96,16 +120,15 @@ class SimCLR(nn.Module):
         self.encoder, self.projection = encoder, simclr_head(encoder.feature_dim)
         self.criterion = NTXentLoss(temperature=temperature)
 
-    def loss(self, images, labels, g):
-        views = torch.cat([SIMCLR_VIEW(images, g), SIMCLR_VIEW(images, g)])
+    def views(self, images, g):
+        return torch.cat([SIMCLR_VIEW(images, g), SIMCLR_VIEW(images, g)])
+
+    def view_loss(self, views, labels=None):
         z0, z1 = self.projection(self.encoder(views)).chunk(2)
         return self.criterion(z0, z1)
 
-    def after_step(self, step, total):
-        pass
 
-
-class BYOL(nn.Module):
+class BYOL(Method):
     """An online network predicts a momentum target network's projection (Grill et al., NeurIPS 2020)."""
 
     def __init__(self, encoder: nn.Module):
@@ -118,21 +141,32 @@ class BYOL(nn.Module):
         deactivate_requires_grad(self.projection_momentum)
         self.criterion = NegativeCosineSimilarity()
 
-    def loss(self, images, labels, g):
-        views = torch.cat([BYOL_VIEWS[0](images, g), BYOL_VIEWS[1](images, g)])
+    def views(self, images, g):
+        return torch.cat([BYOL_VIEWS[0](images, g), BYOL_VIEWS[1](images, g)])
+
+    def view_loss(self, views, labels=None):
         p0, p1 = self.prediction(self.projection(self.encoder(views))).chunk(2)
         with torch.no_grad():
             z0, z1 = self.projection_momentum(self.encoder_momentum(views)).chunk(2)
         return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
 
+    def target_weight(self, step, total):
+        """1 - m, the momentum m rising from 0.99 to 1 on lightly's cosine schedule."""
+        return 1.0 - cosine_schedule(step, total, 0.99, 1.0)
+
     @torch.no_grad()
-    def after_step(self, step, total):
-        """Target <- m * target + (1 - m) * online, m rising from 0.99 to 1 on a cosine schedule: lightly's
-        ``update_momentum``, as one multi-tensor lerp instead of three kernels per parameter."""
-        m = cosine_schedule(step, total, 0.99, 1.0)
+    def update_targets(self, weight):
+        """Target <- target + w * (online - target), w = 1 - m: lightly's ``update_momentum`` as multi-tensor
+        operations instead of three kernels per parameter; one lerp for a number ``w``, three operations for a
+        device tensor (which a captured step reads anew at every replay)."""
         targets = [*self.encoder_momentum.parameters(), *self.projection_momentum.parameters()]
         online = [*self.encoder.parameters(), *self.projection.parameters()]
-        torch._foreach_lerp_(targets, online, 1.0 - m)
+        if not isinstance(weight, torch.Tensor):
+            torch._foreach_lerp_(targets, online, weight)
+            return
+        delta = torch._foreach_sub(online, targets)
+        torch._foreach_mul_(delta, weight)
+        torch._foreach_add_(targets, delta)
 
 
 @torch.no_grad()
@@ -156,7 +190,7 @@ def knn_accuracy(encoder, bank: ImageSet, queries: ImageSet, device, k: int = 20
     return (pred[:, 0].cpu() == queries.labels).float().mean().item()
 
 
-def build_method(cfg: PretrainConfig, n_classes: int) -> nn.Module:
+def build_method(cfg: PretrainConfig, n_classes: int) -> Method:
     torch.manual_seed(cfg.seed)
     encoder = backbone(cfg.backbone, cfg.stem)
     if cfg.arm == "tl":
@@ -181,30 +215,26 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = N
     method = build_method(cfg, pool.n_classes).to(device)
     bs = min(cfg.batch_size, len(pool))
     lr = cfg.lr * bs / 256
-    optimizer = torch.optim.SGD(method.parameters(), lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    optimizer = sgd(method, lr, cfg.weight_decay)
     start, history = _resume(run_dir / "checkpoint.pt", method, optimizer)
     images, labels = pool.images.to(device), pool.labels.to(device)
+    g = torch.Generator(device)
+    idx = torch.empty(bs, dtype=torch.long, device=device)  # the batch's indices, read by the (captured) step
+    train_step = TrainStep(method, optimizer, lambda: method.loss(images[idx], labels[idx], g), generators=[g])
     steps = len(pool) // bs
     total = steps * cfg.epochs
     bar = tqdm(total=total, initial=start * steps, desc=f"pretrain {cfg.arm}", disable=not progress, unit="step")
     try:  # the bar is closed before an error or interrupt is reported
         for epoch in range(start, cfg.epochs):
-            g = torch.Generator(device).manual_seed(cfg.seed * 100_003 + epoch)
+            g.manual_seed(cfg.seed * 100_003 + epoch)
             order = torch.randperm(len(pool), generator=g, device=device)
             method.train()
             loss_sum, t0 = torch.zeros((), device=device), time.perf_counter()
             for i in range(steps):
                 step = epoch * steps + i
-                for group in optimizer.param_groups:
-                    group["lr"] = cosine_schedule(step, total, lr, 0.0)
-                idx = order[i * bs:(i + 1) * bs]
-                with autocast(device):
-                    loss = method.loss(images[idx], labels[idx], g)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                method.after_step(step, total)
-                loss_sum += loss.detach()
+                idx.copy_(order[i * bs:(i + 1) * bs])
+                loss = train_step(cosine_schedule(step, total, lr, 0.0), method.target_weight(step, total))
+                loss_sum += loss
                 if progress and (i % 10 == 9 or i == steps - 1):
                     bar.update(10 if i % 10 == 9 else (i % 10) + 1)
                     bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{(i + 1) * bs / (time.perf_counter() - t0):.0f}")

@@ -50,12 +50,12 @@ def test_under_bf16_medlibs_step_is_also_timed_in_float32(real_data, capsys, mon
 
 @pytest.mark.parametrize("method", ["simclr", "byol"])
 def test_compute_bound_uses_the_methods_own_loss(method):
-    model, _ = bench.build(method, torch.device("cpu"), 8)
+    model, _, _ = bench.build(method, torch.device("cpu"), 8)
     images = torch.randint(0, 256, (8, 3, 28, 28), dtype=torch.uint8)
     expected = model.loss(images, None, torch.Generator().manual_seed(0))
-    views = bench.medlib_views(method, images, torch.Generator().manual_seed(0))
+    views = model.views(images, torch.Generator().manual_seed(0))
     assert views.shape == (16, 3, 28, 28)
-    assert torch.allclose(bench.loss_on_views(model, views), expected, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(model.view_loss(views), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("recipe", ["matched", "default"])

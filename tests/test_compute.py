@@ -56,7 +56,7 @@ def test_byol_momentum_update_matches_lightlys():
         for p in [*method.encoder.parameters(), *method.projection.parameters()]:
             p.add_(torch.randn_like(p))
     expected = copy.deepcopy(method)
-    method.after_step(step=3, total=10)
+    method.update_targets(method.target_weight(step=3, total=10))
     m = 1 - 0.01 * (1 + torch.cos(torch.tensor(3 / 9 * torch.pi)).item()) / 2  # lightly's cosine_schedule
     update_momentum(expected.encoder, expected.encoder_momentum, m)
     update_momentum(expected.projection, expected.projection_momentum, m)
