@@ -1,4 +1,5 @@
-"""The compute precision (bf16 autocast where the device has it natively) and the fused BYOL momentum update."""
+"""The compute precision (bf16 autocast where the device has it natively), the CUDA-graph switch and the fused BYOL
+momentum update."""
 
 import copy
 
@@ -65,3 +66,13 @@ def test_byol_momentum_update_matches_lightlys():
         assert torch.allclose(got[name], value, atol=1e-6), name
     assert not torch.equal(method.encoder_momentum.conv1.weight, expected.encoder.conv1.weight)
     assert not any(p.requires_grad or p.grad_fn for p in method.encoder_momentum.parameters())  # no graph kept
+
+
+def test_cuda_graphs_only_on_cuda_and_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.delenv("MEDLIB_CUDA_GRAPHS", raising=False)
+    assert compute.cuda_graphs(torch.device("cuda")) and not compute.cuda_graphs(CPU)
+    monkeypatch.setenv("MEDLIB_CUDA_GRAPHS", "0")
+    assert not compute.cuda_graphs(torch.device("cuda"))
+    monkeypatch.setenv("MEDLIB_CUDA_GRAPHS", "yes")
+    with pytest.raises(ParameterError, match="MEDLIB_CUDA_GRAPHS.*yes.*0.*1"):
+        compute.cuda_graphs(CPU)
