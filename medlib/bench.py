@@ -41,6 +41,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -49,6 +51,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from .compute import cuda_graphs, default_device, precision
 from .data import SIZES, data_root, file_name, source_pool
 from .models import backbone
+from .plots import figure, legend_below
 from .pretrain import BYOL, Method, SimCLR
 from .provenance import device as describe_device
 from .step import WARMUP_STEPS, TrainStep, sgd
@@ -338,3 +341,68 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
                      + ([f"{r['peak_memory_mib']:.0f}"] if memory else []))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
+
+
+METHOD_LABELS = {"simclr": "SimCLR", "byol": "BYOL"}
+VARIANTS = {"b": "b: standard recipe (PIL, DataLoader)", "a_eager": "a eager: medlib's step without CUDA graphs",
+            "a": "a: medlib's step", "c": "c: compute bound (views made beforehand)"}
+
+
+def read_rows(paths) -> pd.DataFrame:
+    """The rows of benchmark JSON-lines files (``--out``), without their samples, in file order."""
+    rows = [json.loads(line) for path in paths for line in Path(path).read_text().splitlines() if line.strip()]
+    df = pd.DataFrame([{k: v for k, v in r.items() if k != "samples"} for r in rows])
+    if "a_eager" not in df:
+        df["a_eager"] = None
+    return df
+
+
+def rows_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows for reading: images/s of each variant and the ratios, one line per device, size, method and batch."""
+    out = pd.DataFrame({"device": df["device"], "size (px)": df["size"], "method": df["method"].map(METHOD_LABELS),
+                        "batch": df["batch_size"]})
+    for key, label in (("a", "a medlib"), ("a_eager", "a eager"), ("b", "b standard"), ("c", "c compute")):
+        out[label] = [f"{x:,.0f}" if pd.notna(x) else "-" for x in df[key]]
+    for key, label, decimals in (("a_over_b", "a/b", 2), ("a_over_c", "a/c", 3), ("graph_gain", "graph gain", 2),
+                                 ("bf16_gain", "bf16 gain", 2)):
+        out[label] = [f"{x:.{decimals}f}" if pd.notna(x) else "-" for x in df.get(key, [None] * len(df))]
+    return out.set_index(["device", "size (px)", "method", "batch"])
+
+
+GOALS = {"CPU": {"a/b": 1.3, "a/c": 0.90}, "CUDA": {"a/b": 5.0, "a/c": 0.85}}  # issue 5's targets per device kind
+
+
+def goals(df: pd.DataFrame) -> pd.DataFrame:
+    """Each row's a/b and a/c against the goals for its kind of device (:data:`GOALS`): value, goal, met."""
+    out = []
+    for _, r in df.iterrows():
+        kind = "CUDA" if "(CUDA)" in r["device"] else "CPU"
+        line = {"device": kind, "size (px)": r["size"], "method": METHOD_LABELS[r["method"]], "batch": r["batch_size"]}
+        for ratio, key in (("a/b", "a_over_b"), ("a/c", "a_over_c")):
+            line |= {ratio: round(r[key], 3), f"{ratio} goal": GOALS[kind][ratio],
+                     f"{ratio} met": "yes" if r[key] >= GOALS[kind][ratio] else "no"}
+        out.append(line)
+    return pd.DataFrame(out).set_index(["device", "size (px)", "method", "batch"])
+
+
+def plot_rows(df: pd.DataFrame):
+    """Images/s of each variant for every benchmark row, one panel (with its own scale) per device."""
+    devices = list(dict.fromkeys(df["device"]))
+    fig, axes = figure(1, len(devices), 4.6, 0.55 * max(df.groupby("device").size()) + 1.2)
+    colours = {"b": "#999999", "a_eager": "#9ecae1", "a": "#08519c", "c": "#fdae6b"}
+    for ax, device in zip(axes[0], devices):
+        rows = df[df["device"] == device].reset_index(drop=True)
+        variants = [v for v in VARIANTS if rows[v].notna().any()]
+        height = 0.8 / len(variants)
+        for i, v in enumerate(variants):
+            ax.barh(np.arange(len(rows)) + (i - (len(variants) - 1) / 2) * height, rows[v].astype(float), height,
+                    color=colours[v], label=VARIANTS[v])
+        ax.set_yticks(np.arange(len(rows)), [f"{METHOD_LABELS[m]}, {s} px,\nbatch {b}" for m, s, b in
+                                             zip(rows["method"], rows["size"], rows["batch_size"])], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("source images / s (two views each)")
+        ax.set_title(device, fontsize=8)
+        ax.spines[["top", "right"]].set_visible(False)
+    legend_below(fig, max(axes[0], key=lambda ax: len(ax.get_legend_handles_labels()[0])), ncol=2)
+    fig.tight_layout()
+    return fig

@@ -138,3 +138,19 @@ def test_fast_views_equal_the_step_by_step_recipe(view, channels, size):
     assert fast.is_contiguous(memory_format=torch.channels_last) and -1 <= fast.min() <= fast.max() <= 1
     assert torch.allclose(fast, step_by_step_view(aug, images, g_ref), atol=1e-5)
     assert torch.equal(g_fast.get_state(), g_ref.get_state())  # the same random numbers, in the same order
+
+
+def test_recorded_rows_are_read_tabled_checked_against_the_goals_and_plotted():
+    rows = bench.read_rows(["benchmarks/cpu_2026-11-26_bf16_bench.jsonl", "benchmarks/gpu_2026-11-27_h100/bench.jsonl"])
+    assert len(rows) == 10 and "samples" not in rows and rows["a_eager"].notna().sum() == 6  # eager: GPU rows only
+    table = bench.rows_table(rows)
+    assert list(table.columns) == ["a medlib", "a eager", "b standard", "c compute", "a/b", "a/c", "graph gain",
+                                   "bf16 gain"]
+    goals = bench.goals(rows).reset_index()
+    cuda, cpu = goals[goals["device"] == "CUDA"], goals[goals["device"] == "CPU"]
+    assert (cuda["a/b goal"] == 5.0).all() and (cpu["a/c goal"] == 0.90).all() and len(cuda) == 6
+    assert ((goals["a/c"] >= goals["a/c goal"]) == (goals["a/c met"] == "yes")).all()
+    simclr_28 = cuda[(cuda["size (px)"] == 28) & (cuda["method"] == "SimCLR") & (cuda["batch"] == 256)]
+    assert simclr_28["a/c met"].tolist() == ["no"]  # 0.847 against 0.85
+    fig = bench.plot_rows(rows)
+    assert len(fig.axes) == 2 and len(fig.axes[1].patches) == 6 * 4 and len(fig.axes[0].patches) == 4 * 3
