@@ -44,8 +44,8 @@ def main():
         scale = max(w_eager[k].float().abs().max().item() for k in w_eager)
         row = {"arm": arm, "config": cfg.to_dict(), "device": describe_device(default_device()),
                "max_abs_weight_diff": diff, "max_abs_weight": scale,
-               **{f"{name}_{key}": [h[key] for h in r["history"]] for name, r in (("graphed", graphed), ("eager", eager))
-                  for key in ("loss", "knn_acc", "images_per_s")}}
+               **{f"{name}_{key}": [h[key] for h in r["history"]]
+                  for name, r in (("graphed", graphed), ("eager", eager)) for key in ("loss", "knn_acc", "images_per_s")}}
         rows.append(row)
         print(f"{arm:10s} max |w_graphed - w_eager| {diff:.3g} (max |w| {scale:.3g}); "
               f"loss {row['graphed_loss'][-1]:.4f} / {row['eager_loss'][-1]:.4f}; "

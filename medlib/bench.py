@@ -52,7 +52,7 @@ from .compute import cuda_graphs, default_device, precision
 from .data import SIZES, data_root, file_name, source_pool
 from .models import backbone
 from .plots import figure, legend_below
-from .pretrain import BYOL, Method, SimCLR
+from .pretrain import BYOL, Method, PretrainConfig, SimCLR
 from .provenance import device as describe_device
 from .step import WARMUP_STEPS, TrainStep, sgd
 from .validation import check_choice, check_choices, check_number, check_numbers
@@ -117,8 +117,8 @@ def build(method: str, device: torch.device, batch_size: int) -> tuple[Method, t
     torch.manual_seed(0)
     encoder = backbone("resnet18", "imagenet")
     model = (SimCLR(encoder) if method == "simclr" else BYOL(encoder)).to(device)
-    lr = 0.06 * batch_size / 256
-    return model, sgd(model, lr, 5e-4), lr
+    lr = PretrainConfig.lr * batch_size / 256  # the config's defaults, scaled with the batch as pre-training does
+    return model, sgd(model, lr, PretrainConfig.weight_decay), lr
 
 
 class Runner:
@@ -131,7 +131,6 @@ class Runner:
     def __init__(self, method: str, images: torch.Tensor, batch_size: int, device: torch.device, workers,
                  seed: int = 0, recipe: str = "matched", amp: bool = True):
         self.method, self.bs, self.device, self.workers = method, batch_size, device, tuple(workers)
-        self.amp = amp  # bf16 autocast (run_benchmark passes whether medlib.pretrain.pretrain uses it here)
         self.model, self.optimizer, self.lr = build(method, device, batch_size)
         self.model.train()
         self.images = images.to(device)  # uint8, resident on the training device
@@ -143,7 +142,7 @@ class Runner:
             self.views = self.model.views(self.images[first.to(device)], self.g)  # c's ready-made views
         self.batch = None  # b's views, on the device
         self.dataset = PILViews(images, lightly_transform(method, images.shape[-1], recipe))
-        model, graphs = self.model, cuda_graphs(device)
+        model, graphs = self.model, cuda_graphs(device)  # amp: bf16 autocast, as run_benchmark decides
 
         def medlib_loss():
             return model.loss(self.images[self.idx], None, self.g)
@@ -344,17 +343,18 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
 
 
 METHOD_LABELS = {"simclr": "SimCLR", "byol": "BYOL"}
-VARIANTS = {"b": "b: standard recipe (PIL, DataLoader)", "a_eager": "a eager: medlib's step without CUDA graphs",
-            "a": "a: medlib's step", "c": "c: compute bound (views made beforehand)"}
+VARIANTS = {"b": ("b: standard recipe (PIL, DataLoader)", "#999999"),  # row key: (legend, colour)
+            "a_eager": ("a eager: medlib's step without CUDA graphs", "#9ecae1"),
+            "a": ("a: medlib's step", "#08519c"), "c": ("c: compute bound (views made beforehand)", "#fdae6b")}
+OPTIONAL = ("a_eager", "c_eager", "graph_gain", "a_fp32", "bf16_gain")  # absent from rows of older runs
 
 
 def read_rows(paths) -> pd.DataFrame:
-    """The rows of benchmark JSON-lines files (``--out``), without their samples, in file order."""
+    """The rows of benchmark JSON-lines files (``--out``), without their samples, in file order; columns a row
+    lacks (:data:`OPTIONAL`) are empty."""
     rows = [json.loads(line) for path in paths for line in Path(path).read_text().splitlines() if line.strip()]
     df = pd.DataFrame([{k: v for k, v in r.items() if k != "samples"} for r in rows])
-    if "a_eager" not in df:
-        df["a_eager"] = None
-    return df
+    return df.reindex(columns=[*df.columns, *(c for c in OPTIONAL if c not in df)])
 
 
 def rows_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -365,7 +365,7 @@ def rows_table(df: pd.DataFrame) -> pd.DataFrame:
         out[label] = [f"{x:,.0f}" if pd.notna(x) else "-" for x in df[key]]
     for key, label, decimals in (("a_over_b", "a/b", 2), ("a_over_c", "a/c", 3), ("graph_gain", "graph gain", 2),
                                  ("bf16_gain", "bf16 gain", 2)):
-        out[label] = [f"{x:.{decimals}f}" if pd.notna(x) else "-" for x in df.get(key, [None] * len(df))]
+        out[label] = [f"{x:.{decimals}f}" if pd.notna(x) else "-" for x in df[key]]
     return out.set_index(["device", "size (px)", "method", "batch"])
 
 
@@ -389,14 +389,13 @@ def plot_rows(df: pd.DataFrame):
     """Images/s of each variant for every benchmark row, one panel (with its own scale) per device."""
     devices = list(dict.fromkeys(df["device"]))
     fig, axes = figure(1, len(devices), 4.6, 0.55 * max(df.groupby("device").size()) + 1.2)
-    colours = {"b": "#999999", "a_eager": "#9ecae1", "a": "#08519c", "c": "#fdae6b"}
     for ax, device in zip(axes[0], devices):
         rows = df[df["device"] == device].reset_index(drop=True)
         variants = [v for v in VARIANTS if rows[v].notna().any()]
         height = 0.8 / len(variants)
         for i, v in enumerate(variants):
             ax.barh(np.arange(len(rows)) + (i - (len(variants) - 1) / 2) * height, rows[v].astype(float), height,
-                    color=colours[v], label=VARIANTS[v])
+                    color=VARIANTS[v][1], label=VARIANTS[v][0])
         ax.set_yticks(np.arange(len(rows)), [f"{METHOD_LABELS[m]}, {s} px,\nbatch {b}" for m, s, b in
                                              zip(rows["method"], rows["size"], rows["batch_size"])], fontsize=7)
         ax.invert_yaxis()

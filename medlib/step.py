@@ -48,7 +48,8 @@ class TrainStep:
         if self.graphed and self.device.type != "cuda":
             raise ValueError(f"graphed=True needs a CUDA device; the method is on {self.device}")
         self.generators = tuple(generators)
-        self.target_weight = torch.zeros((), device=self.device)  # on CUDA, read by the (captured) step
+        cuda = self.device.type == "cuda"
+        self.target_weight = torch.zeros((), device=self.device) if cuda else None  # read by the (captured) step
         self.graph, self.loss, self.warm = None, None, 0
 
     def __call__(self, lr: float, target_weight: float = 0.0) -> torch.Tensor:
@@ -57,7 +58,7 @@ class TrainStep:
                 group["lr"].fill_(lr)
             else:
                 group["lr"] = lr
-        if self.device.type == "cuda":  # graphed or not, the same target update (bit-identical runs)
+        if self.target_weight is not None:  # CUDA, graphed or not: the same target update (bit-identical runs)
             self.target_weight.fill_(target_weight)
             target_weight = self.target_weight
         if not self.graphed:

@@ -1,0 +1,44 @@
+"""Operator calls, counted with ``torch.profiler`` on the CPU (aten calls; on CUDA each compute call is at least
+one kernel launch, views and reshapes none): BYOL's momentum update, lightly's ``update_momentum`` against
+medlib's multi-tensor update, and one batch of 256 SimCLR views at 28 px (``medlib.augment``). Run it on two
+commits to compare them.
+
+    python benchmarks/op_counts.py
+"""
+
+import torch
+from lightly.models.utils import update_momentum
+from torch.profiler import ProfilerActivity, profile
+
+from medlib.augment import SIMCLR_VIEW
+from medlib.models import backbone
+from medlib.pretrain import BYOL
+
+
+def aten_calls(fn) -> int:
+    """aten calls of ``fn``, those made inside other aten calls included."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
+
+
+def main():
+    torch.manual_seed(0)
+    byol = BYOL(backbone("resnet18"))
+    weight = byol.target_weight(1, 10)
+    tensors = len([*byol.encoder_momentum.parameters(), *byol.projection_momentum.parameters()])
+
+    def lightly_update():
+        update_momentum(byol.encoder, byol.encoder_momentum, 1 - weight)
+        update_momentum(byol.projection, byol.projection_momentum, 1 - weight)
+
+    images = torch.randint(0, 256, (256, 3, 28, 28), dtype=torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    SIMCLR_VIEW(images, g)  # once untimed, so that cached constants are made
+    print(f"{tensors} momentum parameter tensors; aten calls per update: lightly update_momentum "
+          f"{aten_calls(lightly_update)}, medlib BYOL.update_targets {aten_calls(lambda: byol.update_targets(weight))}")
+    print(f"aten calls per batch of SimCLR views: {aten_calls(lambda: SIMCLR_VIEW(images, g))}")
+
+
+if __name__ == "__main__":
+    main()
