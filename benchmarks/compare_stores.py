@@ -8,7 +8,7 @@ head-to-head grid (all labels, no imbalance), the median and largest |difference
 the wall time of every adaptation run found in both stores, summed per protocol and train-set size, with the
 ratio first / second (when the stores differ in precision or machine, this is what the change cost or saved).
 
-    python benchmarks/compare_stores.py runs_fp32 runs_bf16
+    python -m benchmarks.compare_stores runs_fp32 runs_bf16
 """
 
 from __future__ import annotations

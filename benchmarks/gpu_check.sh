@@ -30,7 +30,7 @@ has() { [[ " $CHECKS " == *" $1 "* ]]; }
 
 if has graphs; then
   set -o pipefail
-  timeout "${GRAPHS_SECONDS:-150}" python3 benchmarks/graph_check.py --out "$OUT/graph_check.json" 2>&1 \
+  timeout "${GRAPHS_SECONDS:-150}" python3 -m benchmarks.graph_check --out "$OUT/graph_check.json" 2>&1 \
     | tee "$OUT/graph_check.log" || export MEDLIB_CUDA_GRAPHS=0
   set +o pipefail
 fi
@@ -49,7 +49,7 @@ if has chapter; then
   chapter=$!
 fi
 if has baseline; then
-  timeout "${BASELINE_SECONDS:-300}" python3 benchmarks/medmnist_baseline.py --flags breastmnist retinamnist pneumoniamnist \
+  timeout "${BASELINE_SECONDS:-300}" python3 -m benchmarks.medmnist_baseline --flags breastmnist retinamnist pneumoniamnist \
     2>&1 | tee "$OUT/baseline.log"
   cp benchmarks/medmnist_baseline.md "$OUT/"
 fi

@@ -6,7 +6,7 @@ encoders' weights (graphed and eager steps launch the same kernels on the same r
 0), each
 run's per-epoch loss and kNN accuracy, and the last epoch's images/s (the first holds the capture).
 
-    MEDLIB_DATA=folder_of_npz python benchmarks/graph_check.py --out graph_check.json
+    MEDLIB_DATA=folder_of_npz python -m benchmarks.graph_check --out graph_check.json
 """
 
 import argparse

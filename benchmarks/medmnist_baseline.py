@@ -4,7 +4,7 @@ The recipe: ResNet-18 from scratch, Adam lr 1e-3, batch 128, 100 epochs, lr x0.1
 the best val AUC kept, no augmentation, the small-input ("cifar") stem at 28 px. Results go to the run store
 and the table to benchmarks/medmnist_baseline.md (every number from the stored runs).
 
-    python benchmarks/medmnist_baseline.py --flags breastmnist retinamnist --seeds 0 1 2
+    python -m benchmarks.medmnist_baseline --flags breastmnist retinamnist --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
              f"{r.auc_mean - PUBLISHED[r.target][0]:+.3f} |" for r in summary.itertuples()]
     section = "\n".join([
         f"\n## {date.today()}: {', '.join(args.flags)}, stem {args.stem}, {args.epochs} epochs",
-        f"`python benchmarks/medmnist_baseline.py --flags {' '.join(args.flags)} --seeds "
+        f"`python -m benchmarks.medmnist_baseline --flags {' '.join(args.flags)} --seeds "
         f"{' '.join(map(str, args.seeds))} --epochs {args.epochs} --stem {args.stem}` on "
         f"{device(default_device())}, {time.time() - t0:.0f} s wall (incl. cached runs).\n",
         "| dataset | stem | epochs | seeds | test AUC (ours) | test ACC (ours) | published AUC / ACC | ΔAUC |",

@@ -3,8 +3,10 @@ one kernel launch, views and reshapes none): BYOL's momentum update, lightly's `
 medlib's multi-tensor update, and one batch of 256 SimCLR views at 28 px (``medlib.augment``). Run it on two
 commits to compare them.
 
-    python benchmarks/op_counts.py
+    python -m benchmarks.op_counts
 """
+
+import argparse
 
 import torch
 from lightly.models.utils import update_momentum
@@ -22,7 +24,8 @@ def aten_calls(fn) -> int:
     return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     torch.manual_seed(0)
     byol = BYOL(backbone("resnet18"))
     weight = byol.target_weight(1, 10)

@@ -1,19 +1,13 @@
 """benchmarks/compare_stores.py on two tiny stores with made-up results (no training)."""
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import pytest
 
+from benchmarks import compare_stores
 from medlib.experiment import AdaptConfig
 from medlib.pretrain import PretrainConfig
 from medlib.store import RunStore
-
-spec = importlib.util.spec_from_file_location(
-    "compare_stores", Path(__file__).resolve().parent.parent / "benchmarks" / "compare_stores.py")
-compare_stores = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(compare_stores)
 
 POOL = PretrainConfig("tl", ("pneumoniamnist",), ("breastmnist",))
 
