@@ -1,7 +1,7 @@
 """Operator calls, counted with ``torch.profiler`` on the CPU (aten calls; on CUDA each compute call is at least
 one kernel launch, views and reshapes none): BYOL's momentum update, lightly's ``update_momentum`` against
-medlib's multi-tensor update, and one batch of 256 SimCLR views at 28 px (``medlib.augment``). Run it on two
-commits to compare them.
+medlib's multi-tensor update; one batch of 256 SimCLR views at 28 px (``medlib.augment``) and both views of those
+256 images as a SimCLR step draws them (``SimCLR.views``). Run it on two commits to compare them.
 
     python -m benchmarks.op_counts
 """
@@ -14,7 +14,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from medlib.augment import SIMCLR_VIEW
 from medlib.models import backbone
-from medlib.pretrain import BYOL
+from medlib.pretrain import BYOL, SimCLR
 
 
 def aten_calls(fn) -> int:
@@ -40,7 +40,9 @@ def main(argv=None):
     SIMCLR_VIEW(images, g)  # once untimed, so that cached constants are made
     print(f"{tensors} momentum parameter tensors; aten calls per update: lightly update_momentum "
           f"{aten_calls(lightly_update)}, medlib BYOL.update_targets {aten_calls(lambda: byol.update_targets(weight))}")
-    print(f"aten calls per batch of SimCLR views: {aten_calls(lambda: SIMCLR_VIEW(images, g))}")
+    simclr = SimCLR(backbone("resnet18"))
+    print(f"aten calls per batch of SimCLR views: {aten_calls(lambda: SIMCLR_VIEW(images, g))}; "
+          f"for both views of the batch (SimCLR.views): {aten_calls(lambda: simclr.views(images, g))}")
 
 
 if __name__ == "__main__":
