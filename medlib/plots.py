@@ -101,15 +101,21 @@ def sample_grid(images: ImageSet, per_class: int = 4, seed: int = 0, title: str 
     return fig
 
 
+def bar_offsets(n: int) -> tuple[np.ndarray, float]:
+    """x offsets and width of ``n`` bars side by side, a group 0.8 wide centred on its tick."""
+    width = 0.8 / max(1, n)
+    return (np.arange(n) - (n - 1) / 2) * width, width
+
+
 def class_bars(counts: pd.DataFrame, title: str = "", log: bool = False):
     """Grouped bars of class counts: ``counts`` has one row per class and one column per split (or group)."""
     n_rows, n_cols = counts.shape
     fig, axes = figure(width=max(4.0, n_rows * (0.35 * n_cols + 0.65) + 1.2), height=3.0)
     ax = axes[0, 0]
     x = np.arange(n_rows)
-    width = 0.8 / n_cols
+    offsets, width = bar_offsets(n_cols)
     for j, column in enumerate(counts.columns):
-        bars = ax.bar(x + (j - (n_cols - 1) / 2) * width, counts[column].to_numpy(), width, label=str(column),
+        bars = ax.bar(x + offsets[j], counts[column].to_numpy(), width, label=str(column),
                       color=SPLIT_COLOURS[j % len(SPLIT_COLOURS)])
         ax.bar_label(bars, fontsize=7)
     ax.set_xticks(x, [_wrap(i) for i in counts.index], fontsize=8)
@@ -346,13 +352,13 @@ def metric_bars(summary: pd.DataFrame, metrics=("auc",), baseline: Mapping[str, 
     arms = in_arm_order(summary["arm"])
     protocols = list(dict.fromkeys(summary["protocol"]))
     fig, axes = figure(1, len(metrics), width=max(3.0, 0.8 + 0.3 * len(arms) * len(protocols)), height=3.0)
-    width = 0.8 / max(1, len(arms))
+    offsets, width = bar_offsets(len(arms))
     for ax, m in zip(axes[0], metrics):
         for i, arm in enumerate(arms):
             rows = summary[summary["arm"] == arm].set_index("protocol").reindex(protocols)
             std = rows[f"{m}_std"].to_numpy(dtype=float) if f"{m}_std" in rows else None
             std = None if std is None or np.isnan(std).all() else np.nan_to_num(std)
-            ax.bar(np.arange(len(protocols)) + (i - (len(arms) - 1) / 2) * width, rows[f"{m}_mean"].to_numpy(),
+            ax.bar(np.arange(len(protocols)) + offsets[i], rows[f"{m}_mean"].to_numpy(),
                    width, yerr=std, capsize=2, color=ARM_COLOURS.get(arm), label=arm_label(arm))
         if baseline and m in baseline:
             ax.axhline(baseline[m], color="black", ls="--", lw=1, label=ARM_LABELS["majority"])

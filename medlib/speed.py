@@ -20,7 +20,8 @@ import pandas as pd
 
 from .experiment import pretrained, run_adaptation
 from .models import imagenet_weights_problem
-from .plots import ARMS, ARM_COLOURS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below, mean_std
+from .plots import (ARMS, ARM_COLOURS, PROTOCOL_LABELS, arm_label, bar_offsets, figure, in_arm_order, legend_below,
+                    mean_std)
 from .pretrain import PRETRAINED_ARMS
 from .study import pretrain_config
 
@@ -119,11 +120,11 @@ def plot_pretraining_cost(df: pd.DataFrame):
     fig, axes = figure(1, 2, 3.9, 2.8)
     targets = list(dict.fromkeys(df["target"]))
     arms = in_arm_order(df["arm"])
-    width = 0.8 / max(1, len(arms))
+    offsets, width = bar_offsets(len(arms))
     for ax, column, label in zip(axes[0], ["seconds", "images_per_s"], ["wall time (s)", "images / s"]):
         for i, arm in enumerate(arms):
             rows = df[df["arm"] == arm].set_index("target").reindex(targets)
-            ax.bar(np.arange(len(targets)) + (i - (len(arms) - 1) / 2) * width, rows[column].to_numpy(), width,
+            ax.bar(np.arange(len(targets)) + offsets[i], rows[column].to_numpy(), width,
                    color=ARM_COLOURS.get(arm), label=arm_label(arm))
         ax.set_xticks(np.arange(len(targets)), [f"pool of\n{t}" for t in targets], fontsize=7)
         ax.set_ylabel(label)
@@ -161,12 +162,12 @@ def plot_time_to_target(df: pd.DataFrame):
     fig, axes = figure(1, 2, 3.9, 2.8)
     protocols = list(dict.fromkeys(df["protocol"]))
     arms = in_arm_order(df["arm"])
-    width = 0.8 / max(1, len(arms))
+    offsets, width = bar_offsets(len(arms))
     for ax, column, label in zip(axes[0], ["epochs_to_95", "seconds_to_95"], ["epochs to 95 %", "seconds to 95 %"]):
         for i, arm in enumerate(arms):
             for j, protocol in enumerate(protocols):
                 rows = df[(df["arm"] == arm) & (df["protocol"] == protocol)][column].astype(float)
-                x = j + (i - (len(arms) - 1) / 2) * width
+                x = j + offsets[i]
                 ax.bar(x, rows.mean(), width, color=ARM_COLOURS.get(arm), label=arm_label(arm) if j == 0 else None)
                 ax.scatter([x] * len(rows), rows, s=6, color="black", zorder=3)
         ax.set_xticks(range(len(protocols)), [PROTOCOL_LABELS.get(p, p) for p in protocols])
