@@ -113,7 +113,7 @@ def _run(args) -> int:
             c, r = row["config"], row["result"]
             what = (f"{c['arm']} on {'+'.join(c['sources'])}, {c['epochs']} epochs" if row["kind"] == "pretrain"
                     else f"{c['arm']} {c['protocol']} -> {c['target']} seed {c['seed']}: AUC {r['test']['auc']:.3f}")
-            print(f"{row['kind']:8s} {row['key']}  {what}")
+            print(f"{row['kind']:8s} {row['key']}  {what}  (commit {row['commit']})")
         print(f"{len(store.runs(args.kind))} runs in {store.root}")
     elif args.command == "book":
         from .runner import run_book

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,25 +12,8 @@ import torch
 
 import medlib
 from medlib.compute import default_device, precision
+from medlib.revision import git_commit
 from medlib.store import USAGE
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def git_commit() -> str:
-    """Short commit hash, with ``-dirty`` when tracked files outside ``book/results`` differ; else ``unknown``.
-
-    ``book/results`` is left out because executing the book rewrites it.
-    """
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)book/results")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("-dirty" if dirty else "")
 
 
 def device(which: torch.device | None = None) -> str:
@@ -55,7 +37,8 @@ def provenance(params: dict, started: float) -> pd.DataFrame:
 
     ``params`` are the chapter's parameters (``profile`` among them), ``started`` is the ``time.time()``
     taken when the chapter began. Items: profile, parameters, medlib version, git commit, device,
-    torch version, wall time, and how many run-store results were computed or read in this process.
+    torch version, wall time, and how many run-store results were computed or read in this process, by the
+    commit that computed them.
     """
     rows = [
         ("profile", params.get("profile", os.environ.get("MEDLIB_PROFILE", "unknown"))),
@@ -66,6 +49,12 @@ def provenance(params: dict, started: float) -> pd.DataFrame:
         ("torch version", torch.__version__),
         ("wall time", f"{time.time() - started:.1f} s"),
         ("run store", f"{USAGE['computed']} results computed in this execution, {USAGE['read']} read from "
-                      "the store (computed earlier; each records its device)"),
+                      "the store (computed earlier; each records its device); results by the commit that computed "
+                      f"them: {commits(USAGE['commits'])}"),
     ]
     return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def commits(counts) -> str:
+    """``{commit: results}`` as text, most results first, e.g. ``9bc0b0a x 40, 2f52557 x 12``."""
+    return ", ".join(f"{commit} x {n}" for commit, n in counts.most_common()) or "none"

@@ -12,7 +12,9 @@ import io
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -20,6 +22,7 @@ from filelock import FileLock
 
 from . import __version__
 from .compute import precision
+from .revision import git_commit
 
 
 class CorruptFile(RuntimeError):
@@ -83,8 +86,27 @@ def load_torch(path: Path):
     return torch.load(io.BytesIO(payload), weights_only=False)
 
 
-USAGE = {"read": 0, "computed": 0}
-"""Results this process read from a run store, and results it computed and stored (see ``RunStore.cached``)."""
+USAGE = {"read": 0, "computed": 0, "commits": Counter()}
+"""Results this process read from a run store, and results it computed and stored (see ``RunStore.cached``);
+``commits`` counts both by the commit that computed them ("not recorded" for runs stored before runs kept it)."""
+
+
+NOT_RECORDED = "not recorded"
+
+
+@lru_cache(maxsize=1)
+def code_commit() -> str:
+    """The commit of the code this process runs (asked once: imported modules do not change)."""
+    return git_commit()
+
+
+def _commit(run_dir: Path) -> str:
+    """The commit that computed the run in ``run_dir``, from its ``config.json``; :data:`NOT_RECORDED` when that
+    holds none (runs stored before runs recorded it) or cannot be read."""
+    try:
+        return json.loads((run_dir / "config.json").read_text()).get("commit", NOT_RECORDED)
+    except (OSError, json.JSONDecodeError):
+        return NOT_RECORDED
 
 
 class RunStore:
@@ -116,25 +138,23 @@ class RunStore:
     def cached(self, kind: str, config: dict, compute: Callable[[Path], dict]) -> dict:
         """The stored result for ``config``, or ``compute(run_dir)`` stored first (once, under a lock).
 
-        Counts each call in :data:`USAGE` (``read`` or ``computed``), so that a chapter can say how much of
-        what it shows it computed itself."""
-        result = self.get(kind, config)
-        if result is not None:
-            USAGE["read"] += 1
-            return result
+        A computed run records the commit of the code that computed it in its ``config.json``. Counts each call
+        in :data:`USAGE` (``read`` or ``computed``, and by commit), so that a chapter can say how much of what
+        it shows it computed itself, and with which code the rest was computed."""
         run_dir = self.path(kind, config)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(run_dir / ".lock")):
-            result = self.get(kind, config, quiet=True)
-            if result is None:
-                (run_dir / "result.json").unlink(missing_ok=True)  # a damaged run stops counting before recompute
-                write_json(run_dir / "config.json", {"kind": kind, "medlib": __version__, "precision": precision(),
-                                                     "config": config})
-                result = compute(run_dir)
-                write_json(run_dir / "result.json", result)
-                USAGE["computed"] += 1
-            else:
-                USAGE["read"] += 1
+        result, computed = self.get(kind, config), False
+        if result is None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(run_dir / ".lock")):
+                result = self.get(kind, config, quiet=True)
+                if result is None:
+                    (run_dir / "result.json").unlink(missing_ok=True)  # a damaged run stops counting first
+                    write_json(run_dir / "config.json", {"kind": kind, "medlib": __version__, "commit": code_commit(),
+                                                         "precision": precision(), "config": config})
+                    result, computed = compute(run_dir), True
+                    write_json(run_dir / "result.json", result)
+        USAGE["computed" if computed else "read"] += 1
+        USAGE["commits"][_commit(run_dir)] += 1
         return result
 
     def runs(self, kind: str | None = None) -> list[dict]:
@@ -142,6 +162,6 @@ class RunStore:
         rows = []
         for result in sorted(self.root.glob(f"{kind or '*'}/*/result.json")):
             config = json.loads((result.parent / "config.json").read_text())
-            rows.append({"kind": result.parent.parent.name, "key": result.parent.name,
-                         "config": config["config"], "result": json.loads(result.read_text())})
+            rows.append({"kind": result.parent.parent.name, "key": result.parent.name, "config": config["config"],
+                         "commit": config.get("commit", NOT_RECORDED), "result": json.loads(result.read_text())})
         return rows

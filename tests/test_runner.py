@@ -1,7 +1,9 @@
 """The book runner on tiny throw-away notebooks, the provenance table, and the chapter templates' markers."""
 
+import json
 import re
 import time
+from collections import Counter
 
 import nbformat
 import pytest
@@ -74,7 +76,8 @@ def test_provenance_lists_its_items():
     assert values["profile"] == "smoke" and values["parameters"] == "seeds=[0, 1]"
     assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?|unknown", values["git commit"])
     assert re.fullmatch(r"\d+\.\d s", values["wall time"]) and float(values["wall time"][:-2]) >= 2
-    assert re.match(r"\d+ results computed in this execution, \d+ read from the store", values["run store"])
+    assert re.match(r"\d+ results computed in this execution, \d+ read from the store .*; results by the commit "
+                    r"that computed them: ", values["run store"])
 
 
 def test_the_store_counts_what_it_reads_and_computes(tmp_path):
@@ -84,6 +87,27 @@ def test_the_store_counts_what_it_reads_and_computes(tmp_path):
     store.cached("adapt", {"a": 1}, lambda run_dir: {"x": 1})
     store.cached("adapt", {"a": 1}, lambda run_dir: {"x": 2})
     assert USAGE["computed"] - before["computed"] == 1 and USAGE["read"] - before["read"] == 1
+
+
+def test_a_run_records_the_commit_that_computed_it_and_chapters_count_them(tmp_path):
+    from medlib.provenance import commits
+    from medlib.revision import git_commit
+    from medlib.store import NOT_RECORDED, USAGE, RunStore
+
+    store, before = RunStore(tmp_path), USAGE["commits"].copy()
+    store.cached("adapt", {"a": 1}, lambda run_dir: {"x": 1})
+    store.cached("adapt", {"a": 1}, lambda run_dir: {"x": 2})
+    assert json.loads((store.path("adapt", {"a": 1}) / "config.json").read_text())["commit"] == git_commit()
+    older = store.path("adapt", {"a": 2})  # a run stored before runs recorded their commit
+    older.mkdir(parents=True)
+    (older / "config.json").write_text(json.dumps({"kind": "adapt", "config": {"a": 2}}))
+    (older / "result.json").write_text(json.dumps({"x": 3}))
+    assert store.cached("adapt", {"a": 2}, lambda run_dir: {"x": 4}) == {"x": 3}
+    assert USAGE["commits"] - before == Counter({git_commit(): 2, NOT_RECORDED: 1})
+    assert {row["key"]: row["commit"] for row in store.runs("adapt")} == \
+        {store.path("adapt", {"a": 1}).name: git_commit(), older.name: NOT_RECORDED}
+    assert commits(Counter({"2f52557": 12, "9bc0b0a": 40, NOT_RECORDED: 1})) == \
+        "9bc0b0a x 40, 2f52557 x 12, not recorded x 1"
 
 
 @pytest.mark.parametrize("name", chapters())
