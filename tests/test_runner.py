@@ -119,3 +119,14 @@ def test_every_chapter_has_nbval_checked_cells_and_a_parameters_cell(name):
     checked = [c for c in code if "nbval-check-output" in c.metadata.get("tags", [])]
     assert checked and all(c.outputs for c in checked), f"{name}: no checked cell with stored outputs"
     assert not any("NBVAL_CHECK_OUTPUT" in c.source for c in code), "tag the cell: a comment shows in the HTML"
+
+
+@pytest.mark.parametrize("name", chapters())
+def test_no_table_cell_of_a_chapter_is_cut_short(name):
+    """pandas shortens a long cell to its first 50 characters and '...' unless told not to, which cut every
+    chapter's parameters and run-store provenance; the templates' stored outputs (executed under smoke) show all."""
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    html = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if "text/html" in o.get("data", {})]
+    assert html and not [cell for h in html for cell in re.findall(r"<td>[^<]*</td>", "".join(h)) if
+                         cell.endswith("...</td>")]
