@@ -103,9 +103,14 @@ def test_a_run_records_the_commit_that_computed_it_and_chapters_count_them(tmp_p
     (older / "config.json").write_text(json.dumps({"kind": "adapt", "config": {"a": 2}}))
     (older / "result.json").write_text(json.dumps({"x": 3}))
     assert store.cached("adapt", {"a": 2}, lambda run_dir: {"x": 4}) == {"x": 3}
-    assert USAGE["commits"] - before == Counter({git_commit(): 2, NOT_RECORDED: 1})
     assert {row["key"]: row["commit"] for row in store.runs("adapt")} == \
         {store.path("adapt", {"a": 1}).name: git_commit(), older.name: NOT_RECORDED}
+    damaged = store.path("adapt", {"a": 3})  # a result whose config.json cannot be read still counts
+    damaged.mkdir(parents=True)
+    (damaged / "config.json").write_text('{"half": ')
+    (damaged / "result.json").write_text(json.dumps({"x": 5}))
+    assert store.cached("adapt", {"a": 3}, lambda run_dir: {"x": 6}) == {"x": 5}
+    assert USAGE["commits"] - before == Counter({git_commit(): 2, NOT_RECORDED: 2})
     assert commits(Counter({"2f52557": 12, "9bc0b0a": 40, NOT_RECORDED: 1})) == \
         "9bc0b0a x 40, 2f52557 x 12, not recorded x 1"
 
