@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from .compute import cuda_graphs, default_device, precision
 from .data import SIZES, data_root, file_name, source_pool
 from .models import backbone
-from .plots import figure, legend_below
+from .plots import bar_offsets, figure, legend_below
 from .pretrain import BYOL, Method, PretrainConfig, SimCLR
 from .provenance import device as describe_device
 from .step import WARMUP_STEPS, TrainStep, sgd
@@ -392,9 +392,9 @@ def plot_rows(df: pd.DataFrame):
     for ax, device in zip(axes[0], devices):
         rows = df[df["device"] == device].reset_index(drop=True)
         variants = [v for v in VARIANTS if rows[v].notna().any()]
-        height = 0.8 / len(variants)
+        offsets, height = bar_offsets(len(variants))
         for i, v in enumerate(variants):
-            ax.barh(np.arange(len(rows)) + (i - (len(variants) - 1) / 2) * height, rows[v].astype(float), height,
+            ax.barh(np.arange(len(rows)) + offsets[i], rows[v].astype(float), height,
                     color=VARIANTS[v][1], label=VARIANTS[v][0])
         ax.set_yticks(np.arange(len(rows)), [f"{METHOD_LABELS[m]}, {s} px,\nbatch {b}" for m, s, b in
                                              zip(rows["method"], rows["size"], rows["batch_size"])], fontsize=7)

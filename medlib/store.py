@@ -142,19 +142,20 @@ class RunStore:
         in :data:`USAGE` (``read`` or ``computed``, and by commit), so that a chapter can say how much of what
         it shows it computed itself, and with which code the rest was computed."""
         run_dir = self.path(kind, config)
-        result, computed = self.get(kind, config), False
+        result, commit = self.get(kind, config), None
         if result is None:
             run_dir.mkdir(parents=True, exist_ok=True)
             with FileLock(str(run_dir / ".lock")):
                 result = self.get(kind, config, quiet=True)
                 if result is None:
                     (run_dir / "result.json").unlink(missing_ok=True)  # a damaged run stops counting first
-                    write_json(run_dir / "config.json", {"kind": kind, "medlib": __version__, "commit": code_commit(),
+                    commit = code_commit()
+                    write_json(run_dir / "config.json", {"kind": kind, "medlib": __version__, "commit": commit,
                                                          "precision": precision(), "config": config})
-                    result, computed = compute(run_dir), True
+                    result = compute(run_dir)
                     write_json(run_dir / "result.json", result)
-        USAGE["computed" if computed else "read"] += 1
-        USAGE["commits"][_commit(run_dir)] += 1
+        USAGE["read" if commit is None else "computed"] += 1
+        USAGE["commits"][commit or _commit(run_dir)] += 1  # a read run's commit is in its config.json
         return result
 
     def runs(self, kind: str | None = None) -> list[dict]:
