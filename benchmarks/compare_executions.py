@@ -43,7 +43,9 @@ def _html_tables(nb: dict) -> list[str]:
 
 
 def _cells(row: str, tag: str) -> list[str]:
-    return [html.unescape(re.sub(r"<[^>]+>", "", t)).strip() for t in re.findall(rf"<{tag}(?:\s[^>]*)?>(.*?)</{tag}>", row, re.S)]
+    """The text of each ``<tag>`` element (th or td) in ``row``."""
+    found = re.findall(rf"<{tag}(?:\s[^>]*)?>(.*?)</{tag}>", row, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", t)).strip() for t in found]
 
 
 def auc_table(nb: dict) -> dict[tuple[str, str, str], float]:
