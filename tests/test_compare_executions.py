@@ -2,6 +2,7 @@
 
 import json
 import time
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -59,7 +60,7 @@ def test_an_unknown_execution_is_named_in_the_error(tmp_path):
 
 def test_the_readme_results_table_is_the_executed_chapter_3():
     """README's "Results at a glance" quotes the committed quick execution of chapter 3: every number must match."""
-    root = compare_executions.Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[1]
     executed = compare_executions.auc_table(compare_executions.read_notebook(str(root / compare_executions.CHAPTER)))
     lines = (root / "README.md").read_text().split("| target | protocol |", 1)[1].splitlines()
     arms = [plots.arm_label(a) for a in ("scratch", "tl", "ssl-simclr", "ssl-byol")]
