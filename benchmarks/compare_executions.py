@@ -56,17 +56,17 @@ def auc_table(nb: dict) -> dict[tuple[str, str, str], float]:
         columns = [c for c in _cells(head.split("</tr>")[0], "th") if c]
         if "AUC" not in columns:
             continue
-        index, means = ["", "", ""], {}
+        auc, index, means = columns.index("AUC"), [""] * len(LEVELS), {}
         for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
-            keys, values = _cells(row, "th"), _cells(row, "td")
+            keys = _cells(row, "th")
             index = index[:len(LEVELS) - len(keys)] + keys
-            if index[2] != "—":
-                means[tuple(index)] = float(values[columns.index("AUC")].split("±")[0])
+            if index[-1] != "—":  # the majority class has no protocol
+                means[tuple(index)] = float(_cells(row, "td")[auc].split("±")[0])
         return means
     raise SystemExit("no results table with an AUC column in this notebook (is it chapter 3?)")
 
 
-def provenance(nb: dict) -> dict[str, str]:
+def provenance_items(nb: dict) -> dict[str, str]:
     """The chapter's provenance table (item -> value), e.g. "git commit", "device"."""
     for table in reversed(_html_tables(nb)):
         rows = {r[0]: r[1] for r in (_cells(row, "td") for row in re.findall(r"<tr>(.*?)</tr>", table, re.S))
@@ -79,8 +79,9 @@ def provenance(nb: dict) -> dict[str, str]:
 def compare(executions: list[str], chapter: str = CHAPTER) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(each execution's code and device, one row per condition found in all of them, the spread summary)."""
     notebooks = {e: read_notebook(e, chapter) for e in executions}
-    about = pd.DataFrame({e: {k: provenance(nb).get(k, "?") for k in ("git commit", "device", "run store")}
-                          for e, nb in notebooks.items()}).T
+    items = {e: provenance_items(nb) for e, nb in notebooks.items()}
+    about = pd.DataFrame({e: {k: items[e].get(k, "?") for k in ("git commit", "device", "run store")}
+                          for e in executions}).T
     tables = {e: auc_table(nb) for e, nb in notebooks.items()}
     shared = sorted(set.intersection(*(set(t) for t in tables.values())))
     if not shared:

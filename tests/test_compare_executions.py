@@ -41,7 +41,7 @@ def test_the_results_table_is_read_back_with_its_sparse_index(tmp_path):
     expected = executed_chapter(tmp_path / "a.ipynb", 0.0)
     nb = compare_executions.read_notebook(str(tmp_path / "a.ipynb"))
     assert compare_executions.auc_table(nb) == pytest.approx(expected)  # every condition, no majority-class row
-    assert "device" in compare_executions.provenance(nb)
+    assert "device" in compare_executions.provenance_items(nb)
 
 
 def test_spreads_are_summarised_per_arm_kind_and_protocol(tmp_path):
