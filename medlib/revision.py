@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,3 +23,10 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+@lru_cache(maxsize=1)
+def code_commit() -> str:
+    """:func:`git_commit` asked once per process: the modules it has imported do not change (what a run store
+    records as the code that computed a run)."""
+    return git_commit()

@@ -14,7 +14,6 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -22,7 +21,7 @@ from filelock import FileLock
 
 from . import __version__
 from .compute import precision
-from .revision import git_commit
+from .revision import code_commit
 
 
 class CorruptFile(RuntimeError):
@@ -92,12 +91,6 @@ USAGE = {"read": 0, "computed": 0, "commits": Counter()}
 
 
 NOT_RECORDED = "not recorded"
-
-
-@lru_cache(maxsize=1)
-def code_commit() -> str:
-    """The commit of the code this process runs (asked once: imported modules do not change)."""
-    return git_commit()
 
 
 def _commit(run_dir: Path) -> str:
