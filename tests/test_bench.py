@@ -141,7 +141,7 @@ def test_fast_views_equal_the_step_by_step_recipe(view, channels, size):
 
 
 def test_recorded_rows_are_read_tabled_checked_against_the_goals_and_plotted():
-    rows = bench.read_rows(["benchmarks/cpu_2026-11-26_bf16_bench.jsonl", "benchmarks/gpu_2026-11-27_h100/bench.jsonl"])
+    rows = bench.read_rows(["benchmarks/cpu_2026-11-26_bf16_bench.jsonl", "benchmarks/gpu_2026-11-27_h100_fdd3ce1/bench.jsonl"])
     assert len(rows) == 10 and "samples" not in rows and rows["a_eager"].notna().sum() == 6  # eager: GPU rows only
     table = bench.rows_table(rows)
     assert list(table.columns) == ["a medlib", "a eager", "b standard", "c compute", "a/b", "a/c", "graph gain",
@@ -150,7 +150,8 @@ def test_recorded_rows_are_read_tabled_checked_against_the_goals_and_plotted():
     cuda, cpu = goals[goals["device"] == "CUDA"], goals[goals["device"] == "CPU"]
     assert (cuda["a/b goal"] == 5.0).all() and (cpu["a/c goal"] == 0.90).all() and len(cuda) == 6
     assert ((goals["a/c"] >= goals["a/c goal"]) == (goals["a/c met"] == "yes")).all()
-    simclr_28 = cuda[(cuda["size (px)"] == 28) & (cuda["method"] == "SimCLR") & (cuda["batch"] == 256)]
-    assert simclr_28["a/c met"].tolist() == ["no"]  # 0.847 against 0.85
+    assert (cuda["a/c met"] == "yes").all() and cuda["a/c"].min() >= 0.90  # 0.900-0.937 against 0.85
+    cpu_64 = cpu[cpu["size (px)"] == 64]
+    assert (cpu_64["a/b met"] == "no").all()  # 1.07-1.19 against 1.3
     fig = bench.plot_rows(rows)
     assert len(fig.axes) == 2 and len(fig.axes[1].patches) == 6 * 4 and len(fig.axes[0].patches) == 4 * 3
