@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The GPU checks in one script, for a machine with a CUDA device and no internet. CHECKS picks them (default
-# "graphs bench"; the other two were recorded on 2026-11-26 and need not be repeated):
+# "graphs bench"; full is new, baseline and chapter were recorded on 2026-11-26 and need not be repeated):
 #   graphs    benchmarks/graph_check.py: each arm pre-trained with its step as a CUDA graph and eagerly (weights
 #             compared, images/s); if it fails, bench runs with MEDLIB_CUDA_GRAPHS=0,
 #   bench     `python -m medlib bench` (issue 5: a, b, c images/s; a/b, a/c; medlib's step in bf16 and in float32
 #             (bf16 gain); a and c as CUDA graphs and eagerly (graph gain); peak memory), blocks of 40 steps, batch
 #             256 at 28 and 64 px, batch 1024 at 28 px,
+#   full      the bench for the full profile's step: the small-input (cifar) stem, 64 px, batch 512,
 #   baseline  the MedMNIST v2 ResNet-18 (28) baseline reproduction (benchmarks/medmnist_baseline.py),
 #   chapter   chapter 2 (pre-training) under the full profile's training budget, restricted to the offline 28 px files.
 # Usage: OUT=results_dir MEDLIB_DATA=folder_of_npz [CHECKS="bench baseline chapter"] bash benchmarks/gpu_check.sh
@@ -35,10 +36,14 @@ if has graphs; then
   set +o pipefail
 fi
 
-bench() { timeout "${BENCH_SECONDS:-240}" python3 -m medlib bench --steps 40 --repeats 5 --workers 15 \
-  --out "$OUT/bench.jsonl" "$@"; }
+bench() { timeout "${BENCH_SECONDS:-240}" python3 -m medlib bench --steps "${BENCH_STEPS:-40}" --repeats 5 \
+  --workers 15 --out "$OUT/bench.jsonl" "$@"; }
 if has bench; then
   { bench --sizes 28 64 --batch-size 256; bench --sizes 28 --batch-size 1024; } 2>&1 | tee "$OUT/bench.log"
+fi
+
+if has full; then
+  bench --sizes 64 --batch-size 512 --stem cifar 2>&1 | tee "$OUT/bench_full.log"
 fi
 
 # the chapter and the baseline share the GPU (the chapter's images/s are then not a clean speed figure)

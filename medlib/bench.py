@@ -1,7 +1,7 @@
 """Images/s of medlib's pre-training steps against the standard recipe and the compute bound.
 
-For one backbone (ResNet-18, ImageNet stem, channels_last), one batch size and the same source images, three
-ways to run a SimCLR (Chen et al., ICML 2020) or BYOL (Grill et al., NeurIPS 2020) training step are timed:
+For one backbone (ResNet-18, channels_last, with the ImageNet stem of the quick profile or the small-input ``cifar``
+stem of the full one), one batch size and the same source images, three ways to run a SimCLR (Chen et al., ICML 2020) or BYOL (Grill et al., NeurIPS 2020) training step are timed:
 
 ``a`` medlib: uint8 images resident on the training device, views drawn in batches by :mod:`medlib.augment`
     inside the method's ``loss`` (:class:`medlib.pretrain.SimCLR`, :class:`medlib.pretrain.BYOL`), then
@@ -35,6 +35,7 @@ synchronises only around a block.
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import time
@@ -50,7 +51,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from .compute import cuda_graphs, default_device, precision
 from .data import SIZES, data_root, file_name, source_pool
-from .models import backbone
+from .models import STEMS, backbone
 from .plots import bar_offsets, figure, legend_below
 from .pretrain import BYOL, Method, PretrainConfig, SimCLR
 from .provenance import device as describe_device
@@ -111,11 +112,12 @@ def lightly_transform(method: str, size: int, recipe: str = "matched"):
                          BYOLView2Transform(input_size=size, solarization_prob=0.2, **MATCHED))
 
 
-def build(method: str, device: torch.device, batch_size: int) -> tuple[Method, torch.optim.SGD, float]:
-    """The method (ResNet-18, ImageNet stem, channels_last), SGD and its learning rate, as
+def build(method: str, device: torch.device, batch_size: int, stem: str = "imagenet"
+          ) -> tuple[Method, torch.optim.SGD, float]:
+    """The method (ResNet-18 with ``stem``, channels_last), SGD and its learning rate, as
     :func:`medlib.pretrain.pretrain` makes them."""
     torch.manual_seed(0)
-    encoder = backbone("resnet18", "imagenet")
+    encoder = backbone("resnet18", stem)
     model = (SimCLR(encoder) if method == "simclr" else BYOL(encoder)).to(device)
     lr = PretrainConfig.lr * batch_size / 256  # the config's defaults, scaled with the batch as pre-training does
     return model, sgd(model, lr, PretrainConfig.weight_decay), lr
@@ -129,9 +131,9 @@ class Runner:
     """
 
     def __init__(self, method: str, images: torch.Tensor, batch_size: int, device: torch.device, workers,
-                 seed: int = 0, recipe: str = "matched", amp: bool = True):
+                 seed: int = 0, recipe: str = "matched", amp: bool = True, stem: str = "imagenet"):
         self.method, self.bs, self.device, self.workers = method, batch_size, device, tuple(workers)
-        self.model, self.optimizer, self.lr = build(method, device, batch_size)
+        self.model, self.optimizer, self.lr = build(method, device, batch_size, stem)
         self.model.train()
         self.images = images.to(device)  # uint8, resident on the training device
         self.g = torch.Generator(device).manual_seed(seed)
@@ -236,7 +238,7 @@ def _rotate(items: list, k: int) -> list:
 
 def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats: int = 5, methods=METHODS,
                   out=None, workers=(0, 2), max_images: int | None = None, device: torch.device | None = None,
-                  recipe: str = "matched", amp: bool = True, echo: bool = True) -> list[dict]:
+                  recipe: str = "matched", amp: bool = True, stem: str = "imagenet", echo: bool = True) -> list[dict]:
     """Time a, b (for each ``workers`` count) and c per size and method; print the table; return its rows.
 
     On the CPU, a, c and ``b`` without workers are interleaved step by step (each repeat: ``steps`` rounds of one
@@ -253,6 +255,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
     check_number("repeats", repeats, low=1, integer=True)
     workers = check_numbers("workers", list(workers), low=0, integer=True)
     check_choice("recipe", recipe, RECIPES)
+    check_choice("stem", stem, STEMS)
     device = device or default_device()
     say = print if echo else (lambda *a, **k: None)
     mixed = amp and precision(device) == "bf16"  # then medlib's step is also timed in float32 (a32)
@@ -262,7 +265,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
     fine = [v for v in variants if v in ("a", "a32", "c", "b0")] if by_step else []
     blocks = [v for v in variants if v not in fine]
     rows = []
-    say(f"device: {describe_device(device)}; batch {batch_size}; {repeats} repeats x {steps} steps, "
+    say(f"device: {describe_device(device)}; ResNet-18, {stem} stem; batch {batch_size}; {repeats} repeats x {steps} steps, "
         f"{'interleaved step by step (loaders with workers: one block per repeat)' if by_step else 'in blocks'}; "
         f"steps in {'bf16 autocast (a32: float32)' if mixed else 'float32'}"
         f"{', a, a32 and c as CUDA graphs (ae, ce: a and c eager)' if eager else ''}; "
@@ -274,7 +277,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
         for method in methods:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            runner = Runner(method, images, bs, device, workers, recipe=recipe, amp=mixed)
+            runner = Runner(method, images, bs, device, workers, recipe=recipe, amp=mixed, stem=stem)
             runner.warm_up()
             samples = {v: [] for v in variants}  # [wall seconds, CPU seconds or None, steps]
             for r in range(repeats):
@@ -289,7 +292,7 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
             cpu = {v: statistics.median(bs * n / c for _, c, n in x) for v, x in samples.items()
                    if x[0][1] is not None}
             best_b = max((f"b{w}" for w in workers), key=rate.get) if workers else None
-            row = {"size": size, "method": method, "recipe": recipe, "batch_size": bs, "steps": steps,
+            row = {"size": size, "method": method, "stem": stem, "recipe": recipe, "batch_size": bs, "steps": steps,
                    "amp": mixed, "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2 ** 20
                    if device.type == "cuda" else None,
                    "repeats": repeats, "threads": torch.get_num_threads(),
@@ -310,6 +313,8 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
                 pairs = zip(samples["a"], samples["c"])
                 row["a_over_c_paired"] = statistics.median(c[0] / a[0] for a, c in pairs)
             rows.append(row)
+            del runner  # its steps close over it: collect the cycle now, or its graphs' memory pools outlive it
+            gc.collect()
             if out:
                 with open(Path(out), "a") as f:
                     f.write(json.dumps(row) + "\n")

@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                    help="DataLoader worker counts tried for the standard recipe (b is the fastest)")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="float32 even where the device has native bf16")
+    p.add_argument("--stem", default="imagenet", help="ResNet-18 stem: imagenet (quick profile) or cifar (full)")
     p.add_argument("--out", help="append the results as JSON lines to this file")
     return parser
 
@@ -123,7 +124,7 @@ def _run(args) -> int:
         from .bench import run_benchmark
 
         run_benchmark(args.sizes, args.batch_size, args.steps, args.repeats, args.methods, args.out,
-                      workers=args.workers, amp=args.amp)
+                      workers=args.workers, amp=args.amp, stem=args.stem)
     return 0
 
 

@@ -48,6 +48,39 @@ def test_under_bf16_medlibs_step_is_also_timed_in_float32(real_data, capsys, mon
     assert "a32" not in row["samples"] and row["bf16_gain"] is None and not row["amp"]
 
 
+def test_each_methods_runner_is_gone_before_the_next_is_built(real_data, monkeypatch):
+    """On CUDA a runner holds three captured graphs and their memory pools; they must not outlive its method."""
+    import gc
+    import weakref
+
+    monkeypatch.setenv("MEDLIB_PRECISION", "fp32")
+    built = []
+
+    class Runner(bench.Runner):
+        def __init__(self, *args, **kwargs):
+            assert all(ref() is None for ref in built), "the previous method's runner is still alive"
+            super().__init__(*args, **kwargs)
+            built.append(weakref.ref(self))
+
+    monkeypatch.setattr(bench, "Runner", Runner)
+    gc.disable()  # only the bench's own collection may free the runners' reference cycles
+    try:
+        bench.run_benchmark([28], batch_size=4, steps=1, repeats=1, methods=["simclr", "byol"], workers=(0,),
+                            max_images=8, echo=False)
+    finally:
+        gc.enable()
+    assert len(built) == 2
+
+
+def test_the_full_profiles_small_input_stem_is_benchmarked_and_recorded(real_data, monkeypatch):
+    monkeypatch.setenv("MEDLIB_PRECISION", "fp32")
+    row, = bench.run_benchmark([28], batch_size=4, steps=1, repeats=1, methods=["simclr"], workers=(0,),
+                               max_images=8, stem="cifar", echo=False)
+    assert row["stem"] == "cifar" and row["a"] > 0
+    model, _, _ = bench.build("simclr", torch.device("cpu"), 4, stem="cifar")
+    assert model.encoder.conv1.stride == (1, 1)  # no downsampling stem: the full profile's encoder
+
+
 @pytest.mark.parametrize("method", ["simclr", "byol"])
 def test_compute_bound_uses_the_methods_own_loss(method):
     model, _, _ = bench.build(method, torch.device("cpu"), 8)
@@ -76,7 +109,7 @@ def test_sizes_without_a_file_are_upsampled_and_say_so(real_data):
 
 
 @pytest.mark.parametrize("kwargs", [dict(sizes=[32]), dict(methods=["moco"]), dict(steps=0), dict(workers=[-1]),
-                                    dict(recipe="fancy")])
+                                    dict(recipe="fancy"), dict(stem="vit")])
 def test_bad_benchmark_options_are_refused(kwargs):
     with pytest.raises(ParameterError):
         bench.run_benchmark(**kwargs)
