@@ -352,26 +352,28 @@ VARIANTS = {"b": ("b: standard recipe (PIL, DataLoader)", "#999999"),  # row key
             "a_eager": ("a eager: medlib's step without CUDA graphs", "#9ecae1"),
             "a": ("a: medlib's step", "#08519c"), "c": ("c: compute bound (views made beforehand)", "#fdae6b")}
 OPTIONAL = ("a_eager", "c_eager", "graph_gain", "a_fp32", "bf16_gain")  # absent from rows of older runs
+INDEX = ["device", "size (px)", "stem", "method", "batch"]  # what tells the rows of a table apart
 
 
 def read_rows(paths) -> pd.DataFrame:
     """The rows of benchmark JSON-lines files (``--out``), without their samples, in file order; columns a row
-    lacks (:data:`OPTIONAL`) are empty."""
+    lacks (:data:`OPTIONAL`) are empty, and rows from before ``stem`` was recorded had the ImageNet stem."""
     rows = [json.loads(line) for path in paths for line in Path(path).read_text().splitlines() if line.strip()]
-    df = pd.DataFrame([{k: v for k, v in r.items() if k != "samples"} for r in rows])
+    df = pd.DataFrame([{"stem": "imagenet"} | {k: v for k, v in r.items() if k != "samples"} for r in rows])
     return df.reindex(columns=[*df.columns, *(c for c in OPTIONAL if c not in df)])
 
 
 def rows_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows for reading: images/s of each variant and the ratios, one line per device, size, method and batch."""
-    out = pd.DataFrame({"device": df["device"], "size (px)": df["size"], "method": df["method"].map(METHOD_LABELS),
-                        "batch": df["batch_size"]})
+    """The rows for reading: images/s of each variant and the ratios, one line per device, size, stem, method and
+    batch."""
+    out = pd.DataFrame({"device": df["device"], "size (px)": df["size"], "stem": df["stem"],
+                        "method": df["method"].map(METHOD_LABELS), "batch": df["batch_size"]})
     for key, label in (("a", "a medlib"), ("a_eager", "a eager"), ("b", "b standard"), ("c", "c compute")):
         out[label] = [f"{x:,.0f}" if pd.notna(x) else "-" for x in df[key]]
     for key, label, decimals in (("a_over_b", "a/b", 2), ("a_over_c", "a/c", 3), ("graph_gain", "graph gain", 2),
                                  ("bf16_gain", "bf16 gain", 2)):
         out[label] = [f"{x:.{decimals}f}" if pd.notna(x) else "-" for x in df[key]]
-    return out.set_index(["device", "size (px)", "method", "batch"])
+    return out.set_index(INDEX)
 
 
 GOALS = {"CPU": {"a/b": 1.3, "a/c": 0.90}, "CUDA": {"a/b": 5.0, "a/c": 0.85}}  # issue 5's targets per device kind
@@ -382,12 +384,18 @@ def goals(df: pd.DataFrame) -> pd.DataFrame:
     out = []
     for _, r in df.iterrows():
         kind = "CUDA" if "(CUDA)" in r["device"] else "CPU"
-        line = {"device": kind, "size (px)": r["size"], "method": METHOD_LABELS[r["method"]], "batch": r["batch_size"]}
+        line = {"device": kind, "size (px)": r["size"], "stem": r["stem"], "method": METHOD_LABELS[r["method"]],
+                "batch": r["batch_size"]}
         for ratio, key in (("a/b", "a_over_b"), ("a/c", "a_over_c")):
             line |= {ratio: round(r[key], 3), f"{ratio} goal": GOALS[kind][ratio],
                      f"{ratio} met": "yes" if r[key] >= GOALS[kind][ratio] else "no"}
         out.append(line)
-    return pd.DataFrame(out).set_index(["device", "size (px)", "method", "batch"])
+    return pd.DataFrame(out).set_index(INDEX)
+
+
+def stem_note(stem: str) -> str:
+    """A plot label's mention of the stem: only the full profile's small-input stem is named."""
+    return "" if stem == "imagenet" else f", {stem} stem"
 
 
 def plot_rows(df: pd.DataFrame):
@@ -401,8 +409,9 @@ def plot_rows(df: pd.DataFrame):
         for i, v in enumerate(variants):
             ax.barh(np.arange(len(rows)) + offsets[i], rows[v].astype(float), height,
                     color=VARIANTS[v][1], label=VARIANTS[v][0])
-        ax.set_yticks(np.arange(len(rows)), [f"{METHOD_LABELS[m]}, {s} px,\nbatch {b}" for m, s, b in
-                                             zip(rows["method"], rows["size"], rows["batch_size"])], fontsize=7)
+        ax.set_yticks(np.arange(len(rows)), [f"{METHOD_LABELS[m]}, {s} px,\nbatch {b}{stem_note(t)}" for m, s, b, t in
+                                             zip(rows["method"], rows["size"], rows["batch_size"], rows["stem"])],
+                      fontsize=7)
         ax.invert_yaxis()
         ax.set_xlabel("source images / s (two views each)")
         ax.set_title(device, fontsize=8)
