@@ -384,7 +384,7 @@ def goals(df: pd.DataFrame) -> pd.DataFrame:
     out = []
     for _, r in df.iterrows():
         kind = "CUDA" if "(CUDA)" in r["device"] else "CPU"
-        line = {"device": kind, "size (px)": r["size"], "stem": r["stem"], "method": METHOD_LABELS[r["method"]],
+        line = {"device": r["device"], "size (px)": r["size"], "stem": r["stem"], "method": METHOD_LABELS[r["method"]],
                 "batch": r["batch_size"]}
         for ratio, key in (("a/b", "a_over_b"), ("a/c", "a_over_c")):
             line |= {ratio: round(r[key], 3), f"{ratio} goal": GOALS[kind][ratio],
@@ -401,7 +401,7 @@ def stem_note(stem: str) -> str:
 def plot_rows(df: pd.DataFrame):
     """Images/s of each variant for every benchmark row, one panel (with its own scale) per device."""
     devices = list(dict.fromkeys(df["device"]))
-    fig, axes = figure(1, len(devices), 4.6, 0.55 * max(df.groupby("device").size()) + 1.2)
+    fig, axes = figure(1, len(devices), 11 / max(2, len(devices)), 0.55 * max(df.groupby("device").size()) + 1.2)
     for ax, device in zip(axes[0], devices):
         rows = df[df["device"] == device].reset_index(drop=True)
         variants = [v for v in VARIANTS if rows[v].notna().any()]
@@ -414,7 +414,8 @@ def plot_rows(df: pd.DataFrame):
                       fontsize=7)
         ax.invert_yaxis()
         ax.set_xlabel("source images / s (two views each)")
-        ax.set_title(device, fontsize=8)
+        ax.set_title(device.replace(", ", "\n", 1), fontsize=8)
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k" if x >= 1000 else f"{x:g}")
         ax.spines[["top", "right"]].set_visible(False)
     legend_below(fig, max(axes[0], key=lambda ax: len(ax.get_legend_handles_labels()[0])), ncol=2)
     fig.tight_layout()
