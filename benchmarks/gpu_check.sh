@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks in one script, for a machine with a CUDA device and no internet. CHECKS picks them (default
-# "graphs bench"; full is new, baseline and chapter were recorded on 2026-11-26 and need not be repeated):
+# "graphs bench"; full was recorded on 2026-11-27, baseline and chapter on 2026-11-26):
 #   graphs    benchmarks/graph_check.py: each arm pre-trained with its step as a CUDA graph and eagerly (weights
 #             compared, images/s); if it fails, bench runs with MEDLIB_CUDA_GRAPHS=0,
 #   bench     `python -m medlib bench` (issue 5: a, b, c images/s; a/b, a/c; medlib's step in bf16 and in float32

@@ -1,7 +1,8 @@
 """Images/s of medlib's pre-training steps against the standard recipe and the compute bound.
 
 For one backbone (ResNet-18, channels_last, with the ImageNet stem of the quick profile or the small-input ``cifar``
-stem of the full one), one batch size and the same source images, three ways to run a SimCLR (Chen et al., ICML 2020) or BYOL (Grill et al., NeurIPS 2020) training step are timed:
+stem of the full one), one batch size and the same source images, three ways to run a SimCLR (Chen et al., ICML
+2020) or BYOL (Grill et al., NeurIPS 2020) training step are timed:
 
 ``a`` medlib: uint8 images resident on the training device, views drawn in batches by :mod:`medlib.augment`
     inside the method's ``loss`` (:class:`medlib.pretrain.SimCLR`, :class:`medlib.pretrain.BYOL`), then
@@ -265,7 +266,8 @@ def run_benchmark(sizes=(28, 64), batch_size: int = 256, steps: int = 5, repeats
     fine = [v for v in variants if v in ("a", "a32", "c", "b0")] if by_step else []
     blocks = [v for v in variants if v not in fine]
     rows = []
-    say(f"device: {describe_device(device)}; ResNet-18, {stem} stem; batch {batch_size}; {repeats} repeats x {steps} steps, "
+    say(f"device: {describe_device(device)}; ResNet-18, {stem} stem; batch {batch_size}; "
+        f"{repeats} repeats x {steps} steps, "
         f"{'interleaved step by step (loaders with workers: one block per repeat)' if by_step else 'in blocks'}; "
         f"steps in {'bf16 autocast (a32: float32)' if mixed else 'float32'}"
         f"{', a, a32 and c as CUDA graphs (ae, ce: a and c eager)' if eager else ''}; "
@@ -393,7 +395,7 @@ def goals(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).set_index(INDEX)
 
 
-def stem_note(stem: str) -> str:
+def _stem_note(stem: str) -> str:
     """A plot label's mention of the stem: only the full profile's small-input stem is named."""
     return "" if stem == "imagenet" else f", {stem} stem"
 
@@ -409,7 +411,7 @@ def plot_rows(df: pd.DataFrame):
         for i, v in enumerate(variants):
             ax.barh(np.arange(len(rows)) + offsets[i], rows[v].astype(float), height,
                     color=VARIANTS[v][1], label=VARIANTS[v][0])
-        ax.set_yticks(np.arange(len(rows)), [f"{METHOD_LABELS[m]}, {s} px,\nbatch {b}{stem_note(t)}" for m, s, b, t in
+        ax.set_yticks(np.arange(len(rows)), [f"{METHOD_LABELS[m]}, {s} px,\nbatch {b}{_stem_note(t)}" for m, s, b, t in
                                              zip(rows["method"], rows["size"], rows["batch_size"], rows["stem"])],
                       fontsize=7)
         ax.invert_yaxis()
