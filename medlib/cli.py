@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 
 from . import __version__
 
@@ -48,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label-fraction", type=float)
     p.add_argument("--per-class", type=int)
     p.add_argument("--imbalance-ratio", type=float)
-    p.add_argument("--minority", type=int)
+    p.add_argument("--minority", type=int, help="the class that --imbalance-ratio cuts and minority recall scores "
+                   "(default: the rarest); without --imbalance-ratio it only chooses the class minority recall scores")
     p.add_argument("--max-train-images", type=int)
     _pretrain_options(p)
 
@@ -105,17 +108,23 @@ def _run(args) -> int:
                                       ("imbalance_ratio", args.imbalance_ratio), ("minority", args.minority))
                     if v is not None}
         df = run_grid(adapt_configs(P, args.target, **scenario))
-        print(summarize(df, ["arm", "protocol"]).round(3).to_string(index=False))
+        if df["skipped"].isna().any():
+            print(summarize(df, ["arm", "protocol"]).round(3).to_string(index=False))
+        for _, row in df[df["skipped"].notna()].iterrows():
+            print(f"skipped: {row['arm']} {row['protocol']} seed {row['seed']}: {row['skipped']}")
     elif args.command == "runs":
         from .store import RunStore
 
         store = RunStore()
-        for row in store.runs(args.kind):
+        rows, damaged = store.scan(args.kind)
+        for row in rows:
             c, r = row["config"], row["result"]
             what = (f"{c['arm']} on {'+'.join(c['sources'])}, {c['epochs']} epochs" if row["kind"] == "pretrain"
                     else f"{c['arm']} {c['protocol']} -> {c['target']} seed {c['seed']}: AUC {r['test']['auc']:.3f}")
             print(f"{row['kind']:8s} {row['key']}  {what}  (commit {row['commit']})")
-        print(f"{len(store.runs(args.kind))} runs in {store.root}")
+        for line in damaged:
+            print(f"damaged: {line}", file=sys.stderr)
+        print(f"{len(rows)} runs in {store.root}" + (f" ({len(damaged)} damaged, left out)" if damaged else ""))
     elif args.command == "book":
         from .runner import run_book
 
@@ -128,20 +137,31 @@ def _run(args) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a ``kill`` or a job scheduler), handled as Ctrl-C is."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from subprocess import CalledProcessError
 
     from .data import DataError
     from .pretrain import NonFiniteLoss
+    from .store import StoreError
     from .validation import ParameterError
 
-    failures = (DataError, NonFiniteLoss)
+    failures = (DataError, NonFiniteLoss, StoreError)
     if args.command == "book":  # the runner needs the notebook stack, which the other commands do without
         from .runner import ChapterFailed
 
         failures += (ChapterFailed,)
 
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers can be set
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return _run(args)
     except ParameterError as e:
@@ -153,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     except CalledProcessError as e:
         print(f"error: {' '.join(map(str, e.cmd))} failed with exit code {e.returncode}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: finished runs and the last complete checkpoint are kept in the run store",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(f"{'terminated' if isinstance(e, Terminated) else 'interrupted'}: finished runs and the last complete "
+              "checkpoint are kept in the run store", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)

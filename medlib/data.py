@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from medmnist.info import DEFAULT_ROOT, INFO
 
-from .validation import check_choice, check_choices
+from .validation import ParameterError, check_choice, check_choices, check_source_pool
 
 FLAGS = tuple(flag for flag in INFO if not flag.endswith("3d"))
 SIZES = (28, 64, 128, 224)
@@ -171,12 +171,8 @@ def source_pool(sources, size: int = 28, targets=(), split: str = "train", max_i
     ``dropped``), and the result is asserted to share no image with them. ``max_images`` keeps a seeded
     random subset. Every arm pre-trains on exactly the images this returns.
     """
-    sources = check_choices("sources", sources, FLAGS)
-    check_choices("targets", targets, FLAGS, allow_empty=True)
+    sources, targets = check_sources(sources, targets)
     parts = [load(flag, split, size, root) for flag in sources]
-    for flag, part in zip(sources, parts):
-        if part.task not in SINGLE_LABEL_TASKS:
-            raise DataError(f"{flag} is {part.task}; a source pool needs single-label datasets")
     forbidden = eval_hashes(targets, size, root)
     images, labels, groups, classes, dropped, offset = [], [], [], [], {}, 0
     for g, (flag, part) in enumerate(zip(sources, parts)):
@@ -194,6 +190,17 @@ def source_pool(sources, size: int = 28, targets=(), split: str = "train", max_i
         pool = pool.subset(torch.randperm(len(pool), generator=g)[:max_images].sort().values)
     check_no_leakage(pool, forbidden)
     return pool
+
+
+def check_sources(sources, targets=()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Validate a source pool before any file is read: known single-label flags, each once, no target among them."""
+    sources = check_choices("sources", sources, FLAGS)
+    targets = check_choices("targets", targets, FLAGS, allow_empty=True)
+    multi = [f"{flag} is {INFO[flag]['task']}" for flag in sources if INFO[flag]["task"] not in SINGLE_LABEL_TASKS]
+    if multi:
+        raise ParameterError(f"sources={list(sources)!r}: {', '.join(multi)}; a source pool needs single-label datasets")
+    check_source_pool(sources, targets)
+    return sources, targets
 
 
 def eval_hashes(targets, size: int = 28, root: Path | None = None) -> set[str]:

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from medmnist.info import INFO
 from tqdm.auto import tqdm
 
 from .adapt import PROTOCOLS, adapt
 from .compute import default_device, precision
-from .data import FLAGS, SIZES, ImageSet, load
+from .data import FLAGS, SINGLE_LABEL_TASKS, SIZES, ImageSet, load
 from .metrics import METRICS, evaluate, majority_baseline, write_predictions
 from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_problem
 from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain
-from .samplers import imbalance_subset, label_subset
+from .samplers import check_scenario, imbalance_subset, label_subset
 from .store import RunStore, load_torch, save_torch
 from .validation import ParameterError, check_choice, check_number
 
@@ -55,14 +56,9 @@ class AdaptConfig:
         check_number("epochs", self.epochs, low=1, integer=True)
         check_number("lr", self.lr, low=0, low_open=True)
         check_number("batch_size", self.batch_size, low=1, integer=True)
-        if self.label_fraction is not None:
-            check_number("label_fraction", self.label_fraction, low=0, high=1, low_open=True)
-        if self.per_class is not None:
-            check_number("per_class", self.per_class, low=1, integer=True)
-        if self.imbalance_ratio is not None:
-            check_number("imbalance_ratio", self.imbalance_ratio, low=1)
-        if self.max_train_images is not None:
-            check_number("max_train_images", self.max_train_images, low=2, integer=True)
+        info = INFO[self.target]
+        check_scenario(self.label_fraction, self.per_class, self.imbalance_ratio, self.minority,
+                       self.max_train_images, len(info["label"]), info["task"] in SINGLE_LABEL_TASKS)
         if (self.arm in PRETRAINED_ARMS) != (self.pretrain is not None):
             raise ParameterError(f"arm={self.arm!r} {'needs' if self.arm in PRETRAINED_ARMS else 'takes no'} "
                                  "pre-training config")

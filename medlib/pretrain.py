@@ -28,12 +28,12 @@ from tqdm.auto import tqdm
 
 from .augment import BYOL_VIEWS, SIMCLR_VIEW, SUPERVISED_VIEW, to_float
 from .compute import autocast, default_device, precision
-from .data import FLAGS, SIZES, ImageSet, source_pool
+from .data import SIZES, ImageSet, check_sources, source_pool
 from .losses import NTXentLoss
 from .models import BACKBONES, STEMS, backbone, byol_heads, simclr_head
 from .step import TrainStep, sgd
 from .store import CorruptFile, load_torch, save_torch
-from .validation import check_choice, check_choices, check_number
+from .validation import check_choice, check_number
 
 PRETRAINED_ARMS = ("tl", "ssl-simclr", "ssl-byol")
 
@@ -61,8 +61,9 @@ class PretrainConfig:
 
     def __post_init__(self):
         check_choice("arm", self.arm, PRETRAINED_ARMS)
-        object.__setattr__(self, "sources", check_choices("sources", self.sources, FLAGS))
-        object.__setattr__(self, "targets", check_choices("targets", self.targets, FLAGS, allow_empty=True))
+        sources, targets = check_sources(self.sources, self.targets)
+        object.__setattr__(self, "sources", sources)
+        object.__setattr__(self, "targets", targets)
         check_choice("size", self.size, SIZES)
         check_choice("backbone", self.backbone, BACKBONES)
         check_choice("stem", self.stem, STEMS)

@@ -2,7 +2,8 @@
 
 Each template ``notebooks/NN_name.ipynb`` is executed with a profile and parameters into
 ``book/results/NN_name.ipynb``; ``jupyter-book build . -W`` then renders those executed notebooks
-(the book itself never re-executes). Relative default paths are taken from the repository root.
+(the book itself never re-executes). The kernels run from the repository root; ``MEDLIB_RUNS`` and
+``MEDLIB_DATA`` reach them as absolute paths, a relative one taken from the working directory as the CLI takes it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +22,8 @@ import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
+from medlib.data import data_root
+from medlib.store import RunStore, atomic_write, runs_root
 from medlib.validation import ParameterError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,12 +33,20 @@ PROFILES = ("smoke", "quick", "full")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+REFUSALS = ("ParameterError", "DataError", "StoreError", "NonFiniteLoss")
+"""medlib's own refusals: their message says all, so a chapter that stops on one reports it in one line."""
+
+
 class ChapterFailed(RuntimeError):
-    """A chapter's notebook raised; carries the chapter name and the failing cell's error."""
+    """A chapter's notebook raised; carries the chapter name, the failing cell's error and the executed notebook.
+
+    One line for one of medlib's :data:`REFUSALS`; the last lines of the traceback for anything else."""
 
     def __init__(self, chapter: str, ename: str, evalue: str, traceback: str, output: Path):
         self.chapter, self.ename, self.evalue, self.traceback, self.output = chapter, ename, evalue, traceback, output
-        super().__init__(f"chapter {chapter} failed: {ename}: {evalue}\n{traceback}\n(executed notebook: {output})")
+        where = f"(executed notebook: {output})"
+        super().__init__(f"chapter {chapter} failed: {ename}: {evalue} {where}" if ename in REFUSALS else
+                         f"chapter {chapter} failed: {ename}: {evalue}\n{traceback}\n{where}")
 
 
 def chapters(notebooks_dir: Path = NOTEBOOKS) -> list[str]:
@@ -66,8 +79,11 @@ def run_chapter(name: str, profile: str, parameters: dict | None = None, output_
     """Execute ``notebooks_dir/<name>.ipynb`` with ``profile`` and ``parameters`` into ``output_dir``.
 
     Parameter names the template's ``parameters`` cell does not declare are refused before any
-    execution (:class:`ParameterError`); a failing cell raises :class:`ChapterFailed`. The kernel runs
-    from the repository root with ``MEDLIB_PROFILE`` set. Returns the executed notebook's path.
+    execution (:class:`ParameterError`); a failing cell raises :class:`ChapterFailed` and leaves the previous
+    executed chapter in ``output_dir`` as it was (papermill writes into a temporary folder, named in the error; only
+    a chapter that ran to its end replaces the old one). The kernel runs from the repository root with
+    ``MEDLIB_PROFILE`` set, and ``MEDLIB_RUNS`` and ``MEDLIB_DATA`` made absolute against the working directory, so
+    that relative paths mean what they mean to the CLI. Returns the executed notebook's path.
     """
     _check_profile(profile)
     template = Path(notebooks_dir) / f"{name}.ipynb"
@@ -77,18 +93,22 @@ def run_chapter(name: str, profile: str, parameters: dict | None = None, output_
         raise ParameterError(f"{name} has no parameter {', '.join(unknown)}; "
                              f"allowed: {', '.join(declared) or '(none declared)'}")
     output = Path(output_dir) / template.name
-    output.parent.mkdir(parents=True, exist_ok=True)
+    executed = Path(tempfile.mkdtemp(prefix=f"medlib-{name}-")) / template.name
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    paths = dict(MEDLIB_RUNS=str(runs_root()), MEDLIB_DATA=str(data_root().absolute()))
     try:
-        with _environ(MEDLIB_PROFILE=profile, PYTHONPATH=pythonpath):
-            papermill.execute_notebook(str(template), str(output), parameters={**(parameters or {}), "profile": profile},
+        with _environ(MEDLIB_PROFILE=profile, PYTHONPATH=pythonpath, **paths):
+            papermill.execute_notebook(str(template), str(executed),
+                                       parameters={**(parameters or {}), "profile": profile},
                                        kernel_name="python3", cwd=str(ROOT), progress_bar=False,
                                        log_output=False, execution_timeout=None,
                                        extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no kernel start-up chatter
     except PapermillExecutionError as err:
         tail = "\n".join(_ANSI.sub("", "\n".join(err.traceback)).splitlines()[-8:])
-        raise ChapterFailed(name, err.ename, err.evalue, tail, output) from None
-    fold_injected_parameters(output)
+        raise ChapterFailed(name, err.ename, err.evalue, tail, executed) from None
+    fold_injected_parameters(executed)
+    atomic_write(output, executed.read_bytes())
+    shutil.rmtree(executed.parent)
     return output
 
 
@@ -111,6 +131,7 @@ def run_book(profile: str, only: list[str] | None = None, build: bool = True, ou
     (:class:`ChapterFailed`). Returns the HTML index, or ``output_dir`` when ``build`` is false.
     """
     _check_profile(profile)
+    RunStore().check_writable()  # before the first chapter, not inside it
     names = chapters(notebooks_dir)
     if only:
         unknown = [n for n in only if n not in names]

@@ -10,9 +10,36 @@ import torch
 from .validation import ParameterError, check_number
 
 
-def _single_label(labels: torch.Tensor) -> None:
-    if labels.ndim != 1:
-        raise ParameterError("scenario samplers need single-label targets; this dataset is multi-label")
+def check_scenario(label_fraction: float | None = None, per_class: int | None = None,
+                   imbalance_ratio: float | None = None, minority: int | None = None,
+                   max_train_images: int | None = None, n_classes: int | None = None,
+                   single_label: bool = True) -> None:
+    """Refuse a scenario that cannot be drawn, from the target's class count alone (no data is read).
+
+    ``minority`` without ``imbalance_ratio`` is allowed: it names the class that minority recall scores."""
+    given = [k for k, v in (("label_fraction", label_fraction), ("per_class", per_class),
+                            ("imbalance_ratio", imbalance_ratio), ("minority", minority),
+                            ("max_train_images", max_train_images)) if v is not None]
+    if given and not single_label:
+        raise ParameterError(f"{', '.join(given)} need a single-label target (scenario samplers stratify by "
+                             "class); this dataset is multi-label")
+    if label_fraction is not None and per_class is not None:
+        raise ParameterError("give label_fraction or per_class, not both")
+    if label_fraction is not None:
+        check_number("label_fraction", label_fraction, low=0, high=1, low_open=True)
+    if per_class is not None:
+        check_number("per_class", per_class, low=1, integer=True)
+    if imbalance_ratio is not None:
+        check_number("imbalance_ratio", imbalance_ratio, low=1)
+    if max_train_images is not None:
+        check_number("max_train_images", max_train_images, low=2, integer=True)
+    if minority is not None and n_classes is not None:
+        _check_minority(minority, list(range(n_classes)))
+
+
+def _check_minority(minority, classes: list[int]) -> None:
+    if not (type(minority) is int and minority in classes):
+        raise ParameterError(f"minority={minority!r} is not allowed; choose one of the classes {classes}")
 
 
 def _pick(index: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -25,15 +52,9 @@ def label_subset(labels: torch.Tensor, label_fraction: float | None = None, per_
 
     Every class keeps at least one image. With neither argument, all indices are returned.
     """
-    _single_label(labels)
-    if label_fraction is not None and per_class is not None:
-        raise ParameterError("give label_fraction or per_class, not both")
     if label_fraction is None and per_class is None:
         return torch.arange(len(labels))
-    if label_fraction is not None:
-        check_number("label_fraction", label_fraction, low=0, high=1, low_open=True)
-    else:
-        check_number("per_class", per_class, low=1, integer=True)
+    check_scenario(label_fraction, per_class, single_label=labels.ndim == 1)
     g = torch.Generator().manual_seed(seed)
     chosen = []
     for c in torch.unique(labels):
@@ -51,16 +72,15 @@ def imbalance_subset(labels: torch.Tensor, imbalance_ratio: float, minority: int
     ratio`` images (at least one); if it has too few images for that, the other classes are cut to
     ``ratio x minority`` instead. Other classes keep their relative sizes otherwise.
     """
-    _single_label(labels)
-    check_number("imbalance_ratio", imbalance_ratio, low=1)
+    check_scenario(imbalance_ratio=imbalance_ratio, single_label=labels.ndim == 1)
     counts = torch.bincount(labels)
     present = torch.nonzero(counts).flatten().tolist()
     if len(present) < 2:
         raise ParameterError("imbalance_ratio needs at least two classes in the train split")
     if minority is None:
         minority = min(present, key=lambda c: (counts[c].item(), c))
-    elif minority not in present:
-        raise ParameterError(f"minority={minority!r} is not allowed; choose one of the classes {present}")
+    else:
+        _check_minority(minority, present)
     majority = max(counts[c].item() for c in present if c != minority)
     if counts[minority].item() * imbalance_ratio >= majority:
         n_minority, cap = max(1, int(majority / imbalance_ratio)), majority

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 
@@ -9,9 +10,14 @@ class ParameterError(ValueError):
     """A parameter has a value that is not allowed; the message names it, the value and what is allowed."""
 
 
+def _one_of(value, allowed: tuple) -> bool:
+    """``value`` equals an allowed value of the same type: ``64.0`` or ``True`` is not the size ``64`` or ``1``."""
+    return any(type(value) is type(a) and value == a for a in allowed)
+
+
 def check_choice(name: str, value, allowed: Iterable):
     allowed = tuple(allowed)
-    if value not in allowed:
+    if not _one_of(value, allowed):
         raise ParameterError(f"{name}={value!r} is not allowed; choose one of: {', '.join(map(str, allowed))}")
     return value
 
@@ -19,7 +25,7 @@ def check_choice(name: str, value, allowed: Iterable):
 def check_choices(name: str, values, allowed: Iterable, allow_empty: bool = False) -> tuple:
     values = check_sequence(name, values, allow_empty)
     allowed = tuple(allowed)
-    bad = [v for v in values if v not in allowed]
+    bad = [v for v in values if not _one_of(v, allowed)]
     if bad:
         raise ParameterError(
             f"{name}={list(values)!r} contains {', '.join(map(repr, bad))}; allowed: {', '.join(map(str, allowed))}")
@@ -27,17 +33,23 @@ def check_choices(name: str, values, allowed: Iterable, allow_empty: bool = Fals
 
 
 def check_sequence(name: str, values, allow_empty: bool = False) -> tuple:
+    """A list (or tuple) with each value once: a value listed twice would be computed once but counted twice."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise ParameterError(f"{name}={values!r} must be a list, e.g. [{values!r}]")
     if not values and not allow_empty:
         raise ParameterError(f"{name}=[] is empty; give at least one value")
-    return tuple(values)
+    values = tuple(values)
+    repeated = [v for i, v in enumerate(values) if v in values[:i]]  # == not hash: values may be lists
+    if repeated:
+        raise ParameterError(f"{name}={list(values)!r} lists {', '.join(map(repr, repeated))} more than once; "
+                             "give each value once")
+    return values
 
 
 def check_number(name: str, value, low=None, high=None, low_open=False, integer=False, allowed_text=None):
-    """Check ``low (<|<=) value <= high``; ``allowed_text`` overrides the generated description."""
+    """Check ``low (<|<=) value <= high`` for a finite number; ``allowed_text`` overrides the generated description."""
     kind = int if integer else (int, float)
-    ok = isinstance(value, kind) and not isinstance(value, bool)
+    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -46,7 +58,9 @@ def check_number(name: str, value, low=None, high=None, low_open=False, integer=
         if allowed_text is None:
             left = "" if low is None else f"{low} {'<' if low_open else '<='} "
             right = "" if high is None else f" <= {high}"
-            allowed_text = f"{'an integer' if integer else 'a number'} with {left}{name}{right}"
+            finite = isinstance(value, float) and not math.isfinite(value)
+            kind_text = "an integer" if integer else "a finite number" if finite else "a number"
+            allowed_text = f"{kind_text} with {left}{name}{right}"
         raise ParameterError(f"{name}={value!r} is not allowed; expected {allowed_text}")
     return value
 
@@ -56,3 +70,11 @@ def check_numbers(name: str, values, **kwargs) -> tuple:
     for v in values:
         check_number(name, v, **kwargs)
     return values
+
+
+def check_source_pool(sources, targets) -> None:
+    """A source pool holds no target: the target's own labelled images would pre-train its encoder."""
+    inside = [t for t in targets if t in sources]
+    if inside:
+        raise ParameterError(f"sources={list(sources)!r} contains the target {', '.join(map(repr, inside))}; "
+                             "a source pool must leave out the target it pre-trains for")

@@ -29,9 +29,11 @@ import medlib.pretrain as pretrain_module
 from medlib import data
 from medlib.cli import main
 from medlib.experiment import AdaptConfig, encoder_for, run_adaptation
+from medlib.models import imagenet_weights_problem
 from medlib.pretrain import NonFiniteLoss, PretrainConfig, pretrain
 from medlib.profiles import parameters
-from medlib.store import RunStore, load_torch, save_torch
+from medlib.store import RunStore, load_torch, read_result, save_torch
+from medlib.study import adapt_configs
 from medlib.validation import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +90,12 @@ KNOB_CASES = {
     "empty seed list": (dict(seeds=[]), "seeds=[] is empty; give at least one value"),
     "unknown profile": (dict(profile="huge"), "profile='huge' is not allowed; choose one of: smoke, quick, full"),
     "unknown knob": (dict(label_fractoins=[0.1]), "unknown parameter 'label_fractoins'; the knobs are: profile,"),
+    "repeated seed": (dict(seeds=[0, 1, 0]), "seeds=[0, 1, 0] lists 0 more than once; give each value once"),
+    "source listed twice": (dict(sources=["pneumoniamnist", "pneumoniamnist"]),
+                            "sources=['pneumoniamnist', 'pneumoniamnist'] lists 'pneumoniamnist' more than once"),
+    "size given as a float": (dict(size=64.0), "size=64.0 is not allowed; choose one of: 28, 64, 128, 224"),
+    "infinite imbalance ratio": (dict(imbalance_ratios=[float("inf")]), "imbalance_ratios=inf is not allowed; "
+                                 "expected a finite number with 1 <= imbalance_ratios"),
 }
 
 
@@ -124,6 +132,25 @@ CLI_CASES = {
     "unknown profile (book)": (["book", "--profile", "huge"], "profile='huge' is not allowed"),
     "unknown option": (BASE + ["--label-fractoin", "0.5"], "unrecognized arguments: --label-fractoin 0.5"),
     "unknown command": (["pretrian"], "argument command: invalid choice: 'pretrian'"),
+    "repeated seed": (BASE + ["--seeds", "0", "0"], "seeds=[0, 0] lists 0 more than once; give each value once"),
+    "target in its own pool": (["pretrain", "--arm", "tl", "--target", "breastmnist", "--sources", "breastmnist",
+                                "pneumoniamnist"], "sources=['breastmnist', 'pneumoniamnist'] contains the target "
+                                                   "'breastmnist'; a source pool must leave out the target"),
+    "target in its own pool (finetune)": (["finetune", "--arm", "ssl-byol", "--target", "retinamnist", "--sources",
+                                           "retinamnist"], "contains the target 'retinamnist'"),
+    "source listed twice": (["pretrain", "--arm", "tl", "--target", "breastmnist", "--sources", "pneumoniamnist",
+                             "pneumoniamnist"], "lists 'pneumoniamnist' more than once; give each value once"),
+    "multi-label source": (["pretrain", "--arm", "tl", "--target", "breastmnist", "--sources", "chestmnist"],
+                           "chestmnist is multi-label, binary-class; a source pool needs single-label datasets"),
+    "minority not a class": (BASE + ["--imbalance-ratio", "2", "--minority", "7"],
+                             "error: minority=7 is not allowed; choose one of the classes [0, 1]"),
+    "minority not a class (no imbalance)": (BASE + ["--minority", "7"],
+                                            "error: minority=7 is not allowed; choose one of the classes [0, 1]"),
+    "scenario on a multi-label target": (["finetune", "--arm", "scratch", "--target", "chestmnist",
+                                          "--label-fraction", "0.5"], "label_fraction, max_train_images need a "
+                                                                      "single-label target"),
+    "label fraction and per class": (BASE + ["--label-fraction", "0.5", "--per-class", "3"],
+                                     "give label_fraction or per_class, not both"),
 }
 
 
@@ -135,14 +162,60 @@ def test_bad_cli_option_is_one_line_exit_2_and_writes_nothing(case, capsys, priv
     assert not private_store.exists()
 
 
-def test_minority_outside_the_classes_is_refused_when_the_split_is_drawn(monkeypatch, capsys, private_store):
-    """Known gap: ``minority`` depends on the target's classes, so it is checked when the train split is drawn,
-    after the run directory exists; it stores no result and no training starts."""
-    monkeypatch.setenv("MEDLIB_DATA", str(data_root()))
+def test_a_target_in_its_own_notebook_source_pool_is_refused_before_any_work(private_store):
+    P = parameters(sources=["breastmnist", "pneumoniamnist"])
+    with pytest.raises(ParameterError, match=r"sources=\['breastmnist', 'pneumoniamnist'\] contains the target "
+                                             r"'breastmnist'; a source pool must leave out the target"):
+        adapt_configs(P, "breastmnist")
+    assert not private_store.exists()
+
+
+def test_imagenet_arm_offline_is_a_skipped_row_with_its_reason(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MEDLIB_OFFLINE", "1")
-    code, err = cli(BASE + ["--imbalance-ratio", "2", "--minority", "7", "--seeds", "0"], capsys)
-    assert code == 2 and one_line(err) == "error: minority=7 is not allowed; choose one of the classes [0, 1]"
-    assert RunStore(private_store).runs() == [] and not list(private_store.rglob("result.json"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # no cached weights
+    imagenet_weights_problem.cache_clear()
+    try:
+        code = main(["finetune", "--arm", "imagenet", "--target", "breastmnist", "--seeds", "0", "1"])
+    finally:
+        imagenet_weights_problem.cache_clear()
+    out, err = capsys.readouterr()
+    reason = (f"torchvision's resnet18 ImageNet weights are not in {tmp_path / 'hub' / 'checkpoints'} and "
+              "MEDLIB_OFFLINE=1 forbids a download")
+    assert code == 0 and "Traceback" not in err
+    assert out.splitlines() == [f"skipped: imagenet finetune seed {s}: {reason}" for s in (0, 1)]
+
+
+def test_runs_lists_the_others_and_names_a_damaged_run_in_one_line(capsys, private_store):
+    store = RunStore(private_store)
+    configs = [dict(arm="scratch", protocol="linear", target="breastmnist", seed=s) for s in (0, 1, 2)]
+    for c in configs:
+        store.cached("adapt", c, lambda run_dir: {"test": {"auc": 0.61}})
+    damaged = store.path("adapt", configs[1])
+    (damaged / "result.json").write_text('{"test": {"auc": 0.9')  # damaged
+    edited = store.path("adapt", configs[2]) / "result.json"
+    edited.write_bytes(edited.read_bytes().replace(b"0.61", b"0.99"))  # an AUC edited by hand
+    assert main(["runs"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == f"1 runs in {private_store} (2 damaged, left out)"
+    assert "scratch linear -> breastmnist seed 0: AUC 0.610" in out and "0.99" not in out
+    assert sorted(err.splitlines()) == sorted(
+        f"damaged: {d}: result.json fails its checksum (edited or damaged); not counted, computed again when asked "
+        "for" for d in (damaged, edited.parent))
+
+
+@pytest.mark.parametrize("command", [["runs"], ["pretrain", "--arm", "tl", "--target", "breastmnist"]])
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_a_run_store_that_cannot_hold_runs_is_one_line(where, command, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file")
+    root = blocker if where == "a file" else blocker / "runs"
+    monkeypatch.setenv("MEDLIB_RUNS", str(root))
+    code, err = cli(command, capsys)
+    if command == ["runs"] and where == "under a file":
+        assert code == 0  # nothing stored there: nothing to list
+        return
+    assert code == 1 and f"the run store {root} is a file" in one_line(err) if where == "a file" else \
+        code == 1 and f"the run store cannot write to {root / 'pretrain'}" in one_line(err)
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -174,6 +247,7 @@ def test_missing_file_offline_is_named_with_url_md5_root(tmp_path, monkeypatch, 
     code, err = cli(["pretrain", "--arm", "tl", "--target", "retinamnist", "--sources", "breastmnist"], capsys)
     assert code == 1
     assert_names_the_file(one_line(err), "breastmnist", 28, tmp_path)
+    assert not list((tmp_path / "runs").glob("*/*"))  # the refusal left no run folder behind
 
 
 @pytest.mark.parametrize("damage", ["altered", "truncated"])
@@ -263,12 +337,12 @@ def assert_same_weights(a: dict, b: dict):
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory):
-    """Two runs of PRETRAIN killed mid-epoch 2 (SIGINT, SIGKILL), and an uninterrupted reference run."""
+    """Three runs of PRETRAIN killed mid-epoch 2 (SIGINT, SIGTERM, SIGKILL), and an uninterrupted reference run."""
     root, base = data_root(), tmp_path_factory.mktemp("interrupt")
     env = os.environ | {"MEDLIB_DATA": str(root), "MEDLIB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
                         "PYTHONPATH": str(ROOT)}
     procs = {}
-    for sig in ("SIGINT", "SIGKILL"):
+    for sig in ("SIGINT", "SIGTERM", "SIGKILL"):
         e = env | {"MEDLIB_RUNS": str(base / sig), "PAUSED": str(base / f"{sig}.paused")}
         procs[sig] = subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(PRETRAIN)], env=e,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -291,13 +365,14 @@ def interrupted(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("sig,code", [("SIGINT", 130), ("SIGKILL", -signal.SIGKILL)])
+@pytest.mark.parametrize("sig,code", [("SIGINT", 130), ("SIGTERM", 143), ("SIGKILL", -signal.SIGKILL)])
 def test_killed_mid_epoch_then_rerun_resumes_to_identical_weights(sig, code, interrupted, monkeypatch, capsys):
     run = interrupted[sig]
     assert run["code"] == code
-    if sig == "SIGINT":
+    if sig != "SIGKILL":
+        word = "interrupted" if sig == "SIGINT" else "terminated"
         assert messages(run["stderr"]) == [
-            "interrupted: finished runs and the last complete checkpoint are kept in the run store"]
+            f"{word}: finished runs and the last complete checkpoint are kept in the run store"]
     run_dir = run_dir_of(run["store"])
     names = {p.name for p in run_dir.iterdir()} - {".lock"}
     assert names == {"checkpoint.pt", "config.json"}, names  # no result, no encoder, no temporary file
@@ -307,7 +382,7 @@ def test_killed_mid_epoch_then_rerun_resumes_to_identical_weights(sig, code, int
     monkeypatch.setenv("MEDLIB_OFFLINE", "1")
     monkeypatch.setenv("MEDLIB_RUNS", str(run["store"]))
     assert main(PRETRAIN) == 0  # the same command again
-    result = json.loads((run_dir / "result.json").read_text())
+    result = read_result(run_dir / "result.json")
     assert result["history"][0] == checkpoint["history"][0]  # epoch 1 was resumed, not recomputed
     assert [h["epoch"] for h in result["history"]] == [1, 2, 3]
     assert not (run_dir / "checkpoint.pt").exists()
@@ -332,7 +407,7 @@ def test_damaged_checkpoint_is_detected_recomputed_never_loaded(interrupted, mon
         capsys.readouterr().out
     assert loads == []  # the damaged file was never unpickled
     monkeypatch.undo()
-    result = json.loads((path.parent / "result.json").read_text())
+    result = read_result(path.parent / "result.json")
     assert result["history"][0] != old["history"][0]  # epoch 1 was computed again
     assert_same_weights(encoder_of(store), interrupted["reference"])
 

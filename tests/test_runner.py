@@ -51,10 +51,47 @@ def test_failing_cell_raises_chapter_failed_and_later_chapters_do_not_run(tmp_pa
         run_book("smoke", build=False, output_dir=tmp_path / "out", notebooks_dir=tmp_path)
     assert (err.value.chapter, err.value.ename, err.value.evalue) == ("02_bad", "ValueError", "boom")
     assert "ValueError" in err.value.traceback
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["01_ok.ipynb", "02_bad.ipynb"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["01_ok.ipynb"]
+    assert "boom" in err.value.output.read_text()  # the failed execution is kept elsewhere, and named
     lines = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"\[1/3\] 01_ok \(smoke\) \.\.\. done in \d+\.\d s", lines[0])
     assert re.fullmatch(r"\[2/3\] 02_bad \(smoke\) \.\.\. FAILED after \d+\.\d s", lines[1])
+
+
+def test_a_failing_chapter_leaves_the_last_good_one_in_place(tmp_path):
+    write_notebook(tmp_path / "01_ch.ipynb", 'print("the good execution")')
+    good = run_chapter("01_ch", "smoke", output_dir=tmp_path / "out", notebooks_dir=tmp_path)
+    before = good.read_bytes()
+    write_notebook(tmp_path / "01_ch.ipynb", 'print("half way")\nraise ValueError("boom")')
+    with pytest.raises(ChapterFailed) as err:
+        run_chapter("01_ch", "smoke", output_dir=tmp_path / "out", notebooks_dir=tmp_path)
+    assert good.read_bytes() == before and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["01_ch.ipynb"]
+    assert err.value.output != good and "half way" in outputs_text(err.value.output)
+
+
+def test_a_refusal_inside_a_chapter_is_one_line(tmp_path, capsys):
+    """A bad parameter reaches the chapter's parameters() as papermill's ParameterError: one line, no traceback."""
+    write_notebook(tmp_path / "01_ch.ipynb", "from medlib.profiles import parameters\nparameters(seeds=[0, 0])")
+    with pytest.raises(ChapterFailed) as err:
+        run_book("smoke", build=False, output_dir=tmp_path / "out", notebooks_dir=tmp_path)
+    assert str(err.value).startswith("chapter 01_ch failed: ParameterError: seeds=[0, 0] lists 0 more than once")
+    assert "\n" not in str(err.value) and "Traceback" not in capsys.readouterr().err
+
+
+def test_relative_run_store_and_data_paths_mean_the_same_to_the_cli_and_the_book(tmp_path, monkeypatch):
+    """The kernels run from the repository root; a relative MEDLIB_RUNS / MEDLIB_DATA is taken from the working
+    directory the user typed it in, as the CLI takes it."""
+    from medlib.data import data_root
+    from medlib.store import RunStore
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDLIB_RUNS", "my-runs")
+    monkeypatch.setenv("MEDLIB_DATA", "my-data")
+    write_notebook(tmp_path / "01_ch.ipynb", "from medlib.data import data_root\nfrom medlib.store import RunStore\n"
+                                             "print(RunStore().root.resolve(), data_root().resolve())")
+    out = run_chapter("01_ch", "smoke", output_dir=tmp_path / "out", notebooks_dir=tmp_path)
+    assert outputs_text(out).split() == [str(tmp_path / "my-runs"), str(tmp_path / "my-data")]
+    assert (RunStore().root.resolve(), data_root().resolve()) == (tmp_path / "my-runs", tmp_path / "my-data")
 
 
 def test_only_and_profile_are_checked(tmp_path):
@@ -92,7 +129,7 @@ def test_the_store_counts_what_it_reads_and_computes(tmp_path):
 def test_a_run_records_the_commit_that_computed_it_and_chapters_count_them(tmp_path):
     from medlib.provenance import commits
     from medlib.revision import git_commit
-    from medlib.store import NOT_RECORDED, USAGE, RunStore
+    from medlib.store import NOT_RECORDED, USAGE, RunStore, write_result
 
     store, before = RunStore(tmp_path), USAGE["commits"].copy()
     store.cached("adapt", {"a": 1}, lambda run_dir: {"x": 1})
@@ -101,14 +138,14 @@ def test_a_run_records_the_commit_that_computed_it_and_chapters_count_them(tmp_p
     older = store.path("adapt", {"a": 2})  # a run stored before runs recorded their commit
     older.mkdir(parents=True)
     (older / "config.json").write_text(json.dumps({"kind": "adapt", "config": {"a": 2}}))
-    (older / "result.json").write_text(json.dumps({"x": 3}))
+    write_result(older / "result.json", {"x": 3})
     assert store.cached("adapt", {"a": 2}, lambda run_dir: {"x": 4}) == {"x": 3}
     assert {row["key"]: row["commit"] for row in store.runs("adapt")} == \
         {store.path("adapt", {"a": 1}).name: git_commit(), older.name: NOT_RECORDED}
     damaged = store.path("adapt", {"a": 3})  # a result whose config.json cannot be read still counts
     damaged.mkdir(parents=True)
     (damaged / "config.json").write_text('{"half": ')
-    (damaged / "result.json").write_text(json.dumps({"x": 5}))
+    write_result(damaged / "result.json", {"x": 5})
     assert store.cached("adapt", {"a": 3}, lambda run_dir: {"x": 6}) == {"x": 5}
     assert USAGE["commits"] - before == Counter({git_commit(): 2, NOT_RECORDED: 2})
     assert commits(Counter({"2f52557": 12, "9bc0b0a": 40, NOT_RECORDED: 1})) == \

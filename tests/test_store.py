@@ -5,7 +5,7 @@ import torch
 
 from medlib.experiment import AdaptConfig
 from medlib.pretrain import PretrainConfig
-from medlib.store import CorruptFile, RunStore, load_torch, run_key, save_torch
+from medlib.store import CorruptFile, RunStore, StoreError, load_torch, run_key, save_torch
 
 BASE = PretrainConfig("ssl-simclr", ("pneumoniamnist",), ("breastmnist",), max_images=64)
 CHANGES = dict(arm="ssl-byol", sources=("retinamnist",), targets=("retinamnist",), size=64, backbone="resnet50",
@@ -54,3 +54,64 @@ def test_checksummed_torch_files_detect_damage(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(CorruptFile):
         load_torch(path)
+
+
+def test_an_edited_result_does_not_count_and_is_computed_again(tmp_path, capsys):
+    store, calls = RunStore(tmp_path), []
+    store.cached("adapt", {"a": 1}, lambda run_dir: calls.append(1) or {"test": {"auc": 0.61}})
+    path = store.path("adapt", {"a": 1}) / "result.json"
+    path.write_bytes(path.read_bytes().replace(b"0.61", b"0.99"))  # an AUC edited by hand
+    assert store.cached("adapt", {"a": 1}, lambda run_dir: calls.append(1) or {"test": {"auc": 0.61}}) == \
+        {"test": {"auc": 0.61}}
+    assert len(calls) == 2
+    assert f"{path.parent}: result.json fails its checksum; this run is computed again" in \
+        capsys.readouterr().out
+
+
+def test_listing_leaves_out_a_damaged_run_and_names_it(tmp_path):
+    store = RunStore(tmp_path)
+    for a in (1, 2, 3):
+        store.cached("adapt", {"a": a}, lambda run_dir: {"x": 1})
+    (store.path("adapt", {"a": 2}) / "result.json").write_text('{"half": ')
+    (store.path("adapt", {"a": 3}) / "config.json").write_text("[]")
+    rows, damaged = store.scan()
+    assert sorted(r["config"]["a"] for r in rows) == [1]
+    assert damaged == sorted([f"{store.path('adapt', {'a': 2})}: result.json fails its checksum (edited or damaged); "
+                              "not counted, computed again when asked for",
+                              f"{store.path('adapt', {'a': 3})}: config.json cannot be read (TypeError); not listed"])
+
+
+def test_opening_a_run_removes_the_temporary_files_a_killed_write_left(tmp_path):
+    store = RunStore(tmp_path)
+    run_dir = store.path("pretrain", {"a": 1})
+    run_dir.mkdir(parents=True)
+    save_torch({"epoch": 1}, run_dir / "checkpoint.pt")
+    (run_dir / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")  # killed during a write
+    seen = []
+    store.cached("pretrain", {"a": 1}, lambda d: seen.append(sorted(p.name for p in d.iterdir())) or {"x": 1})
+    assert seen == [[".lock", "checkpoint.pt", "config.json"]]  # the checkpoint stays for the resume
+
+
+def test_a_computation_that_fails_before_storing_anything_leaves_no_folder(tmp_path):
+    store = RunStore(tmp_path)
+    with pytest.raises(ZeroDivisionError):
+        store.cached("adapt", {"a": 1}, lambda run_dir: 1 / 0)
+    assert not store.path("adapt", {"a": 1}).exists()
+
+    def interrupted_after_a_checkpoint(run_dir):
+        save_torch({"epoch": 1}, run_dir / "checkpoint.pt")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.cached("pretrain", {"a": 1}, interrupted_after_a_checkpoint)
+    assert (store.path("pretrain", {"a": 1}) / "checkpoint.pt").exists()  # kept for the resume
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_a_run_store_that_cannot_hold_runs_is_one_clear_error(where, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file")
+    root = blocker if where == "a file" else blocker / "runs"
+    with pytest.raises(StoreError, match=f"the run store (cannot write to|{root} is a file)") as e:
+        RunStore(root).cached("adapt", {"a": 1}, lambda run_dir: {"x": 1})
+    assert str(root) in str(e.value) and "MEDLIB_RUNS" in str(e.value) and "\n" not in str(e.value)
