@@ -172,8 +172,10 @@ def run_grid(configs: list[AdaptConfig], store: RunStore | None = None, progress
 
 
 def summarize(df: pd.DataFrame, by: list[str], metrics=METRICS) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of each metric, one row per group (skipped runs left out)."""
+    """Mean and standard deviation over seeds of each metric, one row per group (skipped runs left out; no rows
+    when every run was skipped)."""
     done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = done.reindex(columns=list(dict.fromkeys([*done.columns, *metrics])))  # all skipped: no metric columns
     grouped = done.groupby(by, sort=False)[list(metrics)]
     out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
     out["seeds"] = grouped.size()

@@ -28,7 +28,7 @@ import torch
 import medlib.pretrain as pretrain_module
 from medlib import data
 from medlib.cli import main
-from medlib.experiment import AdaptConfig, encoder_for, run_adaptation
+from medlib.experiment import AdaptConfig, encoder_for, run_adaptation, run_grid, summarize
 from medlib.models import imagenet_weights_problem
 from medlib.pretrain import NonFiniteLoss, PretrainConfig, pretrain
 from medlib.profiles import parameters
@@ -176,6 +176,8 @@ def test_imagenet_arm_offline_is_a_skipped_row_with_its_reason(tmp_path, monkeyp
     imagenet_weights_problem.cache_clear()
     try:
         code = main(["finetune", "--arm", "imagenet", "--target", "breastmnist", "--seeds", "0", "1"])
+        grid = run_grid(adapt_configs(parameters(arms=["imagenet"]), "breastmnist"), progress=False)  # a notebook's
+        assert grid["skipped"].notna().all() and summarize(grid, ["arm", "protocol"]).empty
     finally:
         imagenet_weights_problem.cache_clear()
     out, err = capsys.readouterr()
