@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from medmnist.info import DEFAULT_ROOT, INFO
 
-from .validation import ParameterError, check_choice, check_choices, check_source_pool
+from .validation import ParameterError, check_choice, check_choices
 
 FLAGS = tuple(flag for flag in INFO if not flag.endswith("3d"))
 SIZES = (28, 64, 128, 224)
@@ -176,7 +176,7 @@ def source_pool(sources, size: int = 28, targets=(), split: str = "train", max_i
     forbidden = eval_hashes(targets, size, root)
     images, labels, groups, classes, dropped, offset = [], [], [], [], {}, 0
     for g, (flag, part) in enumerate(zip(sources, parts)):
-        keep = torch.tensor([h not in forbidden for h in image_hashes(part.images)], dtype=torch.bool)
+        keep = torch.tensor([h not in forbidden for h in image_hashes(rgb(part.images))], dtype=torch.bool)
         dropped[flag] = int((~keep).sum())
         images.append(rgb(part.images[keep]))
         labels.append(part.labels[keep] + offset)
@@ -193,22 +193,23 @@ def source_pool(sources, size: int = 28, targets=(), split: str = "train", max_i
 
 
 def check_sources(sources, targets=()) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Validate a source pool before any file is read: known single-label flags, each once, no target among them."""
+    """Validate a source pool before any file is read: known single-label flags, each once. (A target may be among
+    them here, its val and test images dropped; a pre-training refuses that: :func:`check_source_pool`.)"""
     sources = check_choices("sources", sources, FLAGS)
     targets = check_choices("targets", targets, FLAGS, allow_empty=True)
     multi = [f"{flag} is {INFO[flag]['task']}" for flag in sources if INFO[flag]["task"] not in SINGLE_LABEL_TASKS]
     if multi:
         raise ParameterError(f"sources={list(sources)!r}: {', '.join(multi)}; a source pool needs single-label datasets")
-    check_source_pool(sources, targets)
     return sources, targets
 
 
 def eval_hashes(targets, size: int = 28, root: Path | None = None) -> set[str]:
-    """Hashes of every val and test image of the targets."""
-    return {h for t in targets for s in ("val", "test") for h in image_hashes(load(t, s, size, root).images)}
+    """Hashes of every val and test image of the targets, under the channel policy (:func:`rgb`), so that a grey
+    picture and its colour copy (three equal channels) are one picture to the leakage guard."""
+    return {h for t in targets for s in ("val", "test") for h in image_hashes(rgb(load(t, s, size, root).images))}
 
 
 def check_no_leakage(pool: ImageSet, forbidden: set[str]) -> None:
     """Assert that no pooled image equals a forbidden one, whether that one is stored grey or colour."""
-    pooled = set(image_hashes(pool.images)) | set(image_hashes(pool.images[:, :1]))
+    pooled = set(image_hashes(pool.images))
     assert pooled.isdisjoint(forbidden), "a target val/test image entered the source pool"

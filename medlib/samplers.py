@@ -5,6 +5,9 @@ Both return sorted indices into the split; val and test splits are never resampl
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import torch
 
 from .validation import ParameterError, check_number
@@ -69,8 +72,9 @@ def imbalance_subset(labels: torch.Tensor, imbalance_ratio: float, minority: int
     """Resample a train split so that ``majority : minority = imbalance_ratio : 1``.
 
     ``minority`` defaults to the rarest class. The minority class is cut to ``largest other class /
-    ratio`` images (at least one); if it has too few images for that, the other classes are cut to
-    ``ratio x minority`` instead. Other classes keep their relative sizes otherwise.
+    ratio`` images (rounded down, at least one); if it has too few images for that, the other classes are cut to
+    ``ratio x minority`` instead (rounded down, in exact decimal arithmetic). Other classes keep their relative
+    sizes otherwise.
     """
     check_scenario(imbalance_ratio=imbalance_ratio, single_label=labels.ndim == 1)
     counts = torch.bincount(labels)
@@ -82,11 +86,12 @@ def imbalance_subset(labels: torch.Tensor, imbalance_ratio: float, minority: int
     else:
         _check_minority(minority, present)
     majority = max(counts[c].item() for c in present if c != minority)
-    if counts[minority].item() * imbalance_ratio >= majority:
-        n_minority, cap = max(1, int(majority / imbalance_ratio)), majority
+    ratio = Fraction(repr(imbalance_ratio))  # the ratio as written: 4.35 x 100 is 435 images, not 434.99999999999994
+    if counts[minority].item() * ratio >= majority:
+        n_minority, cap = max(1, math.floor(majority / ratio)), majority
     else:
         n_minority = counts[minority].item()
-        cap = int(n_minority * imbalance_ratio)
+        cap = math.floor(n_minority * ratio)
     g = torch.Generator().manual_seed(seed)
     chosen = []
     for c in present:
