@@ -18,7 +18,7 @@ from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_pro
 from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain
 from .samplers import check_scenario, imbalance_subset, label_subset
 from .store import RunStore, load_torch, save_torch
-from .validation import ParameterError, check_choice, check_number
+from .validation import ParameterError, check_choice, check_number, check_source_pool
 
 ARMS = ("scratch", "imagenet") + PRETRAINED_ARMS
 
@@ -63,6 +63,7 @@ class AdaptConfig:
             raise ParameterError(f"arm={self.arm!r} {'needs' if self.arm in PRETRAINED_ARMS else 'takes no'} "
                                  "pre-training config")
         if self.pretrain is not None:
+            check_source_pool(self.pretrain.sources, (self.target,))
             mismatch = [k for k in ("arm", "size", "backbone", "stem")
                         if getattr(self.pretrain, k) != getattr(self, k)]
             if mismatch:
@@ -75,7 +76,10 @@ class AdaptConfig:
 
 
 def pretrained(cfg: PretrainConfig, store: RunStore | None = None, progress: bool = True) -> dict:
-    """The stored pre-training run of ``cfg`` (computed first if missing), with its ``run_dir``."""
+    """The stored pre-training run of ``cfg`` (computed first if missing), with its ``run_dir``. A pool that holds
+    one of ``cfg.targets`` is refused before anything is stored (it may describe a pool, e.g. for domain distances,
+    but never pre-trains a target's encoder)."""
+    check_source_pool(cfg.sources, cfg.targets)
     store = store or RunStore()
     result = store.cached("pretrain", cfg.to_dict(), lambda run_dir: pretrain(cfg, run_dir, progress=progress))
     return result | {"run_dir": str(store.path("pretrain", cfg.to_dict()))}

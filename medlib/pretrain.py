@@ -33,7 +33,7 @@ from .losses import NTXentLoss
 from .models import BACKBONES, STEMS, backbone, byol_heads, simclr_head
 from .step import TrainStep, sgd
 from .store import CorruptFile, load_torch, save_torch
-from .validation import check_choice, check_number, check_source_pool
+from .validation import check_choice, check_number
 
 PRETRAINED_ARMS = ("tl", "ssl-simclr", "ssl-byol")
 
@@ -62,7 +62,6 @@ class PretrainConfig:
     def __post_init__(self):
         check_choice("arm", self.arm, PRETRAINED_ARMS)
         sources, targets = check_sources(self.sources, self.targets)
-        check_source_pool(sources, targets)
         object.__setattr__(self, "sources", sources)
         object.__setattr__(self, "targets", targets)
         check_choice("size", self.size, SIZES)

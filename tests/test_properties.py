@@ -16,14 +16,16 @@ from medmnist.info import INFO
 
 from medlib import data
 from medlib.data import FLAGS, SINGLE_LABEL_TASKS, ImageSet, rgb, source_pool
-from medlib.experiment import AdaptConfig
+from medlib.experiment import AdaptConfig, pretrained
 from medlib.pretrain import PretrainConfig
-from medlib.profiles import parameters
+from medlib.profiles import KNOBS, parameters
 from medlib.samplers import imbalance_subset, label_subset
+from medlib.store import RunStore
 from medlib.validation import ParameterError, check_choice, check_number, check_sequence
 
 FAST = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
+FEW_FLAGS = st.sampled_from(["breastmnist", "pneumoniamnist", "retinamnist", "dermamnist", "chestmnist"])
 ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-3, 300), st.floats(allow_nan=True),
                      st.text(max_size=4), st.lists(st.integers(0, 3), max_size=3))
 
@@ -70,19 +72,30 @@ def test_notebook_seeds_are_accepted_only_when_nonnegative_and_distinct(seeds):
     assert accepted == (bool(seeds) and min(seeds) >= 0 and len(set(seeds)) == len(seeds))
 
 
+@FAST
+@given(st.sampled_from(sorted(KNOBS)),
+       ANYTHING | st.lists(FEW_FLAGS, max_size=3) | st.lists(st.lists(FEW_FLAGS, max_size=3), max_size=3))
+def test_any_value_of_any_notebook_knob_is_accepted_or_refused_in_one_line(name, value):
+    refused(lambda: parameters(**{name: value}))
+
+
 # --- the run configs -----------------------------------------------------------------------------------------
-
-FEW_FLAGS = st.sampled_from(["breastmnist", "pneumoniamnist", "retinamnist", "dermamnist", "chestmnist"])
-
 
 @FAST
 @given(st.lists(FEW_FLAGS, min_size=1, max_size=3), st.lists(FEW_FLAGS, max_size=2))
 def test_an_accepted_pretraining_pools_distinct_single_label_sources_without_its_targets(sources, targets):
-    e = refused(lambda: PretrainConfig("tl", tuple(sources), tuple(targets)))
-    if e is None:
-        assert len(set(sources)) == len(sources) and not set(sources) & set(targets)
+    target = targets[0] if targets else "breastmnist"
+    adapt = lambda: AdaptConfig("tl", target, "linear", pretrain=PretrainConfig("tl", tuple(sources),  # noqa: E731
+                                                                                 tuple(targets)))
+    if refused(lambda: PretrainConfig("tl", tuple(sources), tuple(targets))) is None:
+        assert len(set(sources)) == len(sources) and len(set(targets)) == len(targets)
         assert all(INFO[s]["task"] in SINGLE_LABEL_TASKS for s in sources)
-        assert len(set(targets)) == len(targets)
+        if refused(adapt) is None:
+            assert target not in sources
+        with pytest.MonkeyPatch.context() as mp:  # pre-training it: refused before the store is touched
+            mp.setattr(RunStore, "cached", lambda *a: pytest.fail("a pool holding its target reached the store"))
+            if set(sources) & set(targets):
+                assert refused(lambda: pretrained(PretrainConfig("tl", tuple(sources), tuple(targets))))
 
 
 @FAST
