@@ -456,3 +456,17 @@ def drop_table(df: pd.DataFrame, x: str = "imbalance_ratio", metrics=("balanced_
         for p, a_ in zip(summary["protocol"], summary["arm"])]
     out.attrs["x"] = (low, high)
     return out
+
+
+def layout(table: pd.DataFrame, keep: Sequence[str] = ("seeds",)) -> pd.DataFrame:
+    """A results ``table``'s rows and columns with every value blanked except the counts named in ``keep``.
+
+    What the notebook regression (nbval) checks of a results cell: after a smoke epoch the metrics differ in the
+    second decimal between CPU kinds (float32 on AVX2, bf16 on AVX-512 BF16), and so do the winners they name,
+    while which rows and columns a table has, and how many seeds each row holds, are the same on every CPU.
+    """
+    out = pd.DataFrame("·", index=table.index, columns=table.columns)
+    for column in keep:
+        if column in table:
+            out[column] = table[column]
+    return out
