@@ -6,9 +6,11 @@ from torch import nn
 
 from medlib import adapt
 from medlib.data import ImageSet
+from medlib.experiment import AdaptConfig
 from medlib.models import Classifier, backbone
 from medlib.profiles import parameters
 from medlib.store import run_key
+from medlib.validation import ParameterError
 from medlib.study import adapt_configs
 
 
@@ -155,3 +157,10 @@ def test_finetune_with_a_last_batch_of_one_image(one_thread):
     model = Classifier(backbone("resnet18"), 2)
     out = adapt.adapt(model, "finetune", train, train, train, epochs=1, progress=False)
     assert len(out["history"]) == 1 and out["test_scores"].shape == (129, 2)
+
+
+def test_a_bad_lr_grid_is_one_clear_line():
+    with pytest.raises(ParameterError, match=r"finetune_lrs=0 is not allowed; expected a number with 0 < finetune_lrs"):
+        parameters(profile="smoke", finetune_lrs=[0])
+    with pytest.raises(ParameterError, match=r"lrs=\[\] is empty"):
+        AdaptConfig("scratch", "breastmnist", "finetune", lrs=[])
