@@ -164,3 +164,12 @@ def test_a_bad_lr_grid_is_one_clear_line():
         parameters(profile="smoke", finetune_lrs=[0])
     with pytest.raises(ParameterError, match=r"lrs=\[\] is empty"):
         AdaptConfig("scratch", "breastmnist", "finetune", lrs=[])
+
+
+def test_multi_label_targets_get_one_sigmoid_per_label():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 3))
+    y = np.c_[z[:, 0] > 0, z[:, 1] > 0.5].astype(int)  # two labels, each read from its own feature
+    weight, bias, _ = adapt.fit_probe(z, y, z, y, adapt.MULTI_LABEL)
+    assert weight.shape == (2, 3) and bias.shape == (2,)
+    assert np.argmax(np.abs(weight), 1).tolist() == [0, 1]
