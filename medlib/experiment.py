@@ -17,7 +17,7 @@ from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_pro
 from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain
 from .samplers import imbalance_subset, label_subset
 from .store import RunStore, load_torch, save_torch
-from .validation import ParameterError, check_choice, check_number
+from .validation import ParameterError, check_choice, check_number, check_numbers
 
 ARMS = ("scratch", "imagenet") + PRETRAINED_ARMS
 
@@ -34,7 +34,7 @@ class AdaptConfig:
     backbone: str = "resnet18"
     stem: str = "imagenet"
     epochs: int = 20
-    lr: float = 1e-3
+    lrs: tuple[float, ...] = (1e-3,)  # fine-tuning's learning rates; the best on val AUC is kept
     batch_size: int = 128
     label_fraction: float | None = None
     per_class: int | None = None
@@ -53,7 +53,7 @@ class AdaptConfig:
         check_choice("stem", self.stem, STEMS)
         check_number("seed", self.seed, low=0, integer=True)
         check_number("epochs", self.epochs, low=1, integer=True)
-        check_number("lr", self.lr, low=0, low_open=True)
+        object.__setattr__(self, "lrs", check_numbers("lrs", self.lrs, low=0, low_open=True))
         check_number("batch_size", self.batch_size, low=1, integer=True)
         if self.label_fraction is not None:
             check_number("label_fraction", self.label_fraction, low=0, high=1, low_open=True)
@@ -124,7 +124,7 @@ def run_adaptation(cfg: AdaptConfig, store: RunStore | None = None, progress: bo
         train, val, test = train_split(cfg), load(cfg.target, "val", cfg.size), load(cfg.target, "test", cfg.size)
         device = default_device()
         model = Classifier(encoder_for(cfg, store, progress), _n_outputs(cfg))
-        out = adapt(model, cfg.protocol, train, val, test, cfg.epochs, cfg.seed, cfg.lr, cfg.batch_size, device,
+        out = adapt(model, cfg.protocol, train, val, test, cfg.epochs, cfg.seed, cfg.lrs, cfg.batch_size, device,
                     progress)
         if cfg.keep_model:
             save_torch(model.state_dict(), run_dir / "model.pt")
@@ -170,8 +170,8 @@ def run_grid(configs: list[AdaptConfig], store: RunStore | None = None, progress
             continue
         result = run_adaptation(cfg, store, progress=False)
         rows.append(row | result["test"] | {f"majority_{k}": v for k, v in result["majority"].items()}
-                    | {"val_auc": result["val_auc"], "best_epoch": result["best_epoch"],
-                       "seconds": result["seconds"], "n_train": result["n_train"], "skipped": None})
+                    | {k: result.get(k) for k in ("val_auc", "C", "knn_auc", "lr", "best_epoch", "seconds", "n_train")}
+                    | {"skipped": None})
     return pd.DataFrame(rows)
 
 

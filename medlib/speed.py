@@ -69,7 +69,7 @@ def adaptation_speed(configs, fraction: float = 0.95) -> pd.DataFrame:
         setup = max(0.0, r["seconds"] - (history[-1]["seconds"] if history else 0.0))
         hit = time_to_fraction(history, setup, fraction)
         rows.append({"target": cfg.target, "arm": cfg.arm, "protocol": cfg.protocol, "seed": cfg.seed,
-                     "epochs": len(history), "best_epoch": r["best_epoch"], "final_val_auc": hit["final_val_auc"],
+                     "epochs": len(history), "best_epoch": r.get("best_epoch"), "final_val_auc": hit["final_val_auc"],
                      "epochs_to_95": hit["epoch"], "seconds_to_95": hit["seconds"], "seconds": r["seconds"],
                      "setup_seconds": setup, "n_train": r["n_train"], "device": r.get("device", "")})
     return pd.DataFrame(rows)
