@@ -22,7 +22,7 @@ def mirror(real_data, tmp_path, monkeypatch):
     served = tmp_path / "served"
     served.mkdir()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(served)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     monkeypatch.setenv("MEDLIB_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/")
     monkeypatch.setenv("MEDLIB_OFFLINE", "0")

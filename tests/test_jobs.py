@@ -3,6 +3,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -136,3 +138,10 @@ def test_every_chapter_has_a_plan_and_the_grid_cells_build_their_runs_with_it():
                        ("08_explainability", "plan.explainability(P)"), ("09_speed", "plan.head_to_head(P)")]:
         cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
         assert any(call in "".join(c["source"]) for c in cells if c["cell_type"] == "code"), (name, call)
+
+
+def test_the_compute_path_imports_no_notebook_stack():
+    code = ("import sys, medlib.cli, medlib.jobs, medlib.plan, medlib.experiment; "
+            "print([m for m in ('papermill', 'nbformat', 'IPython', 'jupyter_client') if m in sys.modules])")
+    run = subprocess.run([sys.executable, "-c", code], cwd=NOTEBOOKS.parent, capture_output=True, text=True)
+    assert run.stdout.strip() == "[]", run.stderr
