@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", required=True, help="smoke, quick or full")
     p.add_argument("--only", nargs="+", help="chapter names, e.g. 03_head_to_head (default: every chapter)")
     p.add_argument("--executor", default="local", help="local (processes), slurm or debug (in this process)")
-    p.add_argument("--jobs", type=int, default=1, help="jobs at once (local) or array parallelism (slurm)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="jobs at once (local processes, or Slurm jobs queued or running)")
     p.add_argument("--retries", type=int, default=2, help="times a failed job is submitted again")
     p.add_argument("--time", type=int, help="minutes per job before it is requeued (default MEDLIB_SLURM_TIME "
                    "or 120)")

@@ -69,8 +69,8 @@ def executor(name: str, folder: Path, jobs: int, minutes: int = 120, partition: 
     if shutil.which("sbatch") is None:
         raise ParameterError("--executor slurm needs Slurm's sbatch on PATH; use --executor local on one machine")
     ex = submitit.AutoExecutor(folder, cluster="slurm")
-    ex.update_parameters(timeout_min=minutes, gpus_per_node=gpus, slurm_array_parallelism=jobs,
-                         **({"slurm_partition": partition} if partition else {}))
+    ex.update_parameters(timeout_min=minutes, gpus_per_node=gpus, **({"slurm_partition": partition} if partition
+                                                                     else {}))
     return ex
 
 
