@@ -81,7 +81,7 @@ def test_the_95_interval_covers_the_truth_in_simulated_studies():
     truth, hits = true_auc(mu, tau), 0
     for i in range(200):
         runs, scores = simulate(rng, {"tl": mu}, tau=tau)
-        row = stats.intervals(stats.bootstrap(runs, scores, resamples=500, seed=i)).iloc[0]
+        row = stats.intervals(stats.bootstrap(runs, scores, resamples=400, seed=i)).iloc[0]
         hits += row["ci_low"] <= truth <= row["ci_high"]
     assert 0.90 <= hits / 200 <= 0.99
 
