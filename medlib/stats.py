@@ -5,7 +5,7 @@ per group; every "mean ± s.d. over seeds" in the book comes from here.
 
 **Intervals.** A condition (target x scenario x protocol) holds runs of several arms; each run adapts one
 pre-training (the unit of replication) with one adaptation seed and is scored on the target's test split. The
-95 % interval of an arm's mean comes from a hierarchical bootstrap (Davison & Hinkley 1997, §3.8; Field &
+95 % interval of an arm's mean comes from a hierarchical bootstrap (Davison & Hinkley 1997, ch. 3; Field &
 Welsh 2007; Saravanan et al. 2020): each replicate draws the pre-trainings with replacement, then the
 adaptation seeds within each drawn pre-training with replacement, then the test images with replacement
 (stratified by class, as pROC's stratified bootstrap, Robin et al. 2011), and recomputes each drawn run's metric
@@ -22,7 +22,7 @@ interval leaves out the variance of pre-training; ``pretrainings`` and ``pretrai
 seeds, same images), with its percentile interval; the two-sided p-value of "no difference" is the normal
 approximation to the bootstrap distribution, ``2 Φ(-|Δ| / se*)`` (Efron & Tibshirani 1993, §16), because a
 tail-count p-value cannot fall below ``2 / (B + 1)``, and Holm's smallest threshold across m comparisons is
-``0.05 / m`` (with B = 2000 and m = 40, tail counts could never call a difference). A permutation test over
+``0.05 / m`` (with B = 2000 and m = 60, tail counts could never call a difference). A permutation test over
 pre-training seeds is not used: with three seeds it has 8 sign patterns, so its smallest two-sided p is 0.25,
 and it would leave the test images' uncertainty out. Effect sizes: the difference itself (metric units) and
 d_z, the mean paired difference over seeds divided by its s.d. (Cohen 1988; Lakens 2013).
