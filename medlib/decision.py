@@ -190,26 +190,33 @@ def _p(value):
     return "–" if not _present(value) else "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _short(arm) -> str:
+    """An arm's book label without its parenthesis ("TL (supervised)" -> "TL"), "–" for none."""
+    return arm_label(arm).split(" (")[0] if isinstance(arm, str) else "–"
+
+
 def display_table(table: pd.DataFrame, metric: str = "auc", decimals: int = 3) -> pd.DataFrame:
-    """The decision table for reading, the columns the decision rests on first and with short headers:
-    (target, situation, protocol) as the index; the leader, its mean and 95 % interval, the runner-up, the
-    margin and its interval, the corrected p, the verdict, the gain over scratch and the pre-trainings behind
-    each interval ("1: not in CI" where the interval leaves out pre-training variance)."""
+    """The decision table for reading, narrow enough for a 1280 px screen: (target, situation, protocol) as the
+    index, then the columns the decision rests on (the leader, its mean and 95 % interval, its margin over the
+    runner-up with its interval, the corrected p and the verdict; short arm names), then the runner-up, the gain
+    over scratch and the pre-trainings behind each interval ("1: not in CI" where it leaves out pre-training)."""
     label = METRIC_LABELS.get(metric, metric)
     pretrainings = ["–" if f is None else str(n) if f else f"{n}: not in CI"
                     for n, f in zip(table["pretrainings"], table["pretraining_in_ci"])]
+    verdicts = [stats.verdict(c, d, w, o, _short) if isinstance(o, str) else "one arm"
+                for c, d, w, o in zip(table["beyond_noise"], table["margin"], table["winner"], table["runner_up"])]
     out = pd.DataFrame({
         "target": table["target"],
         "situation": situations(table),
         "protocol": table["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p)),
-        "leader": table["winner"].map(arm_label),
+        "leader": table["winner"].map(_short),
         label: [_num(v, decimals) for v in table[metric]],
         "95% CI": [_ci(a, b, decimals) for a, b in zip(table["ci_low"], table["ci_high"])],
-        "runner-up": table["runner_up"].map(lambda a: arm_label(a) if isinstance(a, str) else "–"),
         "margin": [_num(v, decimals) for v in table["margin"]],
         "margin CI": [_ci(a, b, decimals) for a, b in zip(table["margin_low"], table["margin_high"])],
         "p (Holm)": [_p(v) for v in table["p_adjusted"]],
-        "verdict": table["verdict"],
+        "verdict": [v.replace(stats.UNDECIDED, "not decided") for v in verdicts],
+        "runner-up": table["runner_up"].map(_short),
         "vs scratch": [_num(v, decimals) for v in table["vs_scratch"]],
         "pre-trainings": pretrainings,
     })

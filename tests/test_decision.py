@@ -77,9 +77,12 @@ def test_one_pretraining_per_arm_is_shown_as_leaving_out_pretraining_variance():
 def test_display_table_puts_the_decision_first_with_short_headers():
     df, scores = _study(_runs({"scratch": 0.6, "tl": 1.0}))
     shown = decision.display_table(_table(df, scores), decimals=2)
-    assert list(shown.columns)[:7] == ["leader", "AUC", "95% CI", "runner-up", "margin", "margin CI", "p (Holm)"]
+    assert list(shown.columns)[:7] == ["leader", "AUC", "95% CI", "margin", "margin CI", "p (Holm)", "verdict"]
     assert max(len(c) for c in shown.columns) <= 13
     assert shown["95% CI"].iloc[0].count(" to ") == 1
+    assert shown["leader"].iloc[0] == "TL" and shown["runner-up"].iloc[0] == "Scratch"
+    assert shown["verdict"].iloc[0] in ("TL ahead", "not decided")
+    assert max(len(v) for v in shown.reset_index().astype(str).to_numpy().ravel()) <= 14  # narrow cells
 
 
 def test_conditions_split_by_scenario_level_and_protocol_and_skipped_rows_are_ignored():
