@@ -24,7 +24,7 @@ from .experiment import run_grid, test_predictions
 from .metrics import METRICS
 from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, mean_std
 from .study import adapt_configs
-from .validation import check_choice
+from .validation import check_choice, check_number
 
 CONDITION = ["target", "scenario", "level", "protocol"]
 SCENARIOS = ("all labels", "label fraction", "labels per class", "imbalance")
@@ -94,6 +94,12 @@ def replicates(df: pd.DataFrame, metric: str = "auc", predictions=None, resample
     return stats.bootstrap(done, scores, metric, CONDITION, resamples, seed)
 
 
+def _check(correction: str, alpha: float) -> None:
+    """Refuse a bad correction or alpha before any resampling."""
+    check_choice("correction", correction, stats.CORRECTIONS)
+    check_number("alpha", alpha, low=0, high=1, low_open=True)
+
+
 def decision_table(df: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPHA, baseline: str = "scratch",
                    correction: str = "holm", resamples: int = stats.RESAMPLES, seed: int = 0,
                    predictions=None) -> pd.DataFrame:
@@ -102,6 +108,7 @@ def decision_table(df: pd.DataFrame, metric: str = "auc", alpha: float = stats.A
     table's conditions), ``beyond_noise`` (the margin is called: corrected p < ``alpha``; None with one arm) and
     ``verdict``; the leader's gain over ``baseline`` (scratch) with its corrected p. ``pretraining_in_ci``
     False: a pre-trained arm has one pre-training, so the intervals leave out pre-training variance."""
+    _check(correction, alpha)
     reps = replicates(df, metric, predictions, resamples, seed)
     spread = stats.seed_summary(_done(df), CONDITION + ["arm"], [metric]).set_index(CONDITION + ["arm"])
     rows = []
@@ -142,6 +149,7 @@ def compare_arms(df: pd.DataFrame, arm: str, others, metric: str = "auc", alpha:
     """``arm`` against each of ``others`` in every condition where both ran (:func:`medlib.stats.compare`):
     difference (``arm`` minus other) with its 95 % interval, d_z, p and the family's corrected p, ``beyond_noise``
     (called), the verdict in words, and a note where an interval leaves out pre-training variance."""
+    _check(correction, alpha)
     reps = replicates(df, metric, predictions, resamples, seed)
     out = stats.compare(reps, arm, list(others), CONDITION, correction=correction, alpha=alpha)
     out["verdict"] = stats.verdicts(out, arm_label)

@@ -6,6 +6,7 @@ import pytest
 from test_stats import simulate
 
 from medlib import decision, stats
+from medlib.validation import ParameterError
 
 B = 400  # resamples: enough for these tests, quick on a shared CPU
 
@@ -72,6 +73,14 @@ def test_one_pretraining_per_arm_is_shown_as_leaving_out_pretraining_variance():
     assert "pre-training variance not in the interval" in note
     df3, scores3 = _study(_runs({"scratch": 0.6, "tl": 1.0}))
     assert decision.display_table(_table(df3, scores3))["pre-trainings"].iloc[0] == "3"
+
+
+def test_bad_correction_or_alpha_is_refused_before_any_resampling():
+    df, _ = _study(_runs({"scratch": 0.6, "tl": 1.0}))
+    with pytest.raises(ParameterError, match="correction='bonferroni' is not allowed"):
+        decision.decision_table(df, correction="bonferroni", predictions={})  # no predictions: never read
+    with pytest.raises(ParameterError, match="alpha"):
+        decision.compare_arms(df, "tl", ["scratch"], alpha=5, predictions={})
 
 
 def test_display_table_puts_the_decision_first_with_short_headers():
