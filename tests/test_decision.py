@@ -46,7 +46,7 @@ def test_winner_is_the_arm_with_the_highest_mean_and_margin_is_to_the_runner_up(
 
 
 def test_table_p_is_the_paired_bootstrap_and_calls_come_from_holm_over_conditions():
-    df, scores = _study(_runs({"tl": 1.3, "ssl-byol": 0.5}), _runs({"tl": 1.0, "ssl-byol": 0.95}, label_fraction=0.1),
+    df, scores = _study(_runs({"tl": 1.3, "ssl-byol": 0.5}), _runs({"tl": 1.0, "ssl-byol": 0.7}, label_fraction=0.1),
                         _runs({"tl": 1.0, "ssl-byol": 1.02}, label_fraction=0.5, rng_seed=1))
     table = _table(df, scores)
     reps = decision.replicates(df, predictions=scores, resamples=B)
@@ -55,7 +55,8 @@ def test_table_p_is_the_paired_bootstrap_and_calls_come_from_holm_over_condition
     assert table["p_adjusted"].tolist() == pytest.approx(stats.adjust(expected, "holm").tolist())
     assert table["beyond_noise"].tolist() == [q < 0.05 for q in table["p_adjusted"]]
     assert table["beyond_noise"].iloc[0] and not table["beyond_noise"].iloc[2]
-    assert table["verdict"].tolist()[::2] == ["TL (supervised) ahead", stats.UNDECIDED]
+    assert table["p"].iloc[1] < 0.05 and not table["beyond_noise"].iloc[1]  # called before Holm, not after
+    assert table["verdict"].tolist() == ["TL (supervised) ahead", stats.UNDECIDED, stats.UNDECIDED]
     bh = _table(df, scores, correction="bh")
     assert bh["p_adjusted"].tolist() == pytest.approx(stats.adjust(expected, "bh").tolist())
 
