@@ -214,8 +214,8 @@ def bootstrap(runs: pd.DataFrame, scores: Mapping[str, Prediction], metric: str 
     ``runs``: one row per run with ``arm``, ``seed``, ``pretrain_seed`` (NaN for arms without pre-training),
     ``run`` (the key of its :class:`Prediction` in ``scores``), ``target`` and ``size`` (runs with the same
     target and size share one image draw) and the ``by`` columns; a ``metric`` column, where present, must
-    match what the predictions give. Returns ``{group key: Replicates}``. Each
-    group's draws depend only on ``seed``, its key and its test split, not on the other groups.
+    match what the predictions give. Returns ``{group key: Replicates}``; each group's draws depend only on
+    ``seed``, its key and its test split, not on the other groups.
     """
     check_choice("metric", metric, METRICS)
     check_number("resamples", resamples, low=2, integer=True)
