@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -12,10 +13,11 @@ from tqdm.auto import tqdm
 from .adapt import PROTOCOLS, adapt
 from .compute import default_device, precision
 from .data import FLAGS, SIZES, ImageSet, load
-from .metrics import METRICS, evaluate, majority_baseline, write_predictions
+from .metrics import METRICS, evaluate, majority_baseline, read_predictions, write_predictions
 from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_problem
 from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain
 from .samplers import imbalance_subset, label_subset
+from .stats import Prediction, seed_summary
 from .store import RunStore, load_torch, save_torch
 from .validation import ParameterError, check_choice, check_number, check_numbers
 
@@ -159,11 +161,14 @@ def _n_outputs(cfg: AdaptConfig) -> int:
 def run_grid(configs: list[AdaptConfig], store: RunStore | None = None, progress: bool = True) -> pd.DataFrame:
     """Run (or read from the store) every config; one row each with its scenario and test metrics.
 
-    An ``imagenet`` run whose weights cannot be downloaded is kept as a row with a ``skipped`` note.
+    An ``imagenet`` run whose weights cannot be downloaded is kept as a row with a ``skipped`` note. ``run`` is
+    the run's key in the store and ``pretrain_seed`` the seed of its pre-training (None without one).
     """
     store, rows = store or RunStore(), []
     for cfg in tqdm(configs, desc="runs", disable=not progress):
-        row = {k: v for k, v in cfg.to_dict().items() if k != "pretrain"}
+        row = {k: v for k, v in cfg.to_dict().items() if k != "pretrain"} | {
+            "run": store.path("adapt", cfg.to_dict()).name,
+            "pretrain_seed": cfg.pretrain.seed if cfg.pretrain else None}
         problem = imagenet_weights_problem(cfg.backbone) if cfg.arm == "imagenet" else None
         if problem:
             rows.append(row | {"skipped": problem})
@@ -177,11 +182,20 @@ def run_grid(configs: list[AdaptConfig], store: RunStore | None = None, progress
 
 def summarize(df: pd.DataFrame, by: list[str], metrics=METRICS) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each metric, one row per group (skipped runs left out)."""
+    return seed_summary(df[df["skipped"].isna()] if "skipped" in df else df, by, metrics)
+
+
+def test_predictions(df: pd.DataFrame, store: RunStore | None = None) -> dict:
+    """``{run key: Prediction}`` of the stored (not skipped) runs of ``df`` (:func:`run_grid` rows): the test
+    scores each run wrote (:func:`medlib.metrics.write_predictions`), the test labels, and the minority class."""
+    store, out, tests = store or RunStore(), {}, {}
     done = df[df["skipped"].isna()] if "skipped" in df else df
-    grouped = done.groupby(by, sort=False)[list(metrics)]
-    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
-    out["seeds"] = grouped.size()
-    return out.reset_index()
+    for row in done.itertuples():
+        split = tests.setdefault((row.target, row.size), load(row.target, "test", row.size))
+        scenario = types.SimpleNamespace(target=row.target, size=row.size, minority=row.minority)
+        out[row.run] = Prediction(split.labels.numpy(), read_predictions(store.root / "adapt" / row.run),
+                                  split.task, minority_class(scenario))
+    return out
 
 
 def with_scenario(cfg: AdaptConfig, **changes) -> AdaptConfig:
