@@ -1,4 +1,4 @@
-"""Command line: ``python -m medlib {pretrain,finetune,runs,book,bench} --help``."""
+"""Command line: ``python -m medlib {pretrain,finetune,runs,compute,book,bench} --help``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,19 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list what the run store (MEDLIB_RUNS, default runs/) holds")
     p.add_argument("--kind", choices=["pretrain", "adapt"])
+
+    p = sub.add_parser("compute", help="compute every run the chosen chapters need as jobs (no notebook stack)")
+    p.add_argument("--profile", required=True, help="smoke, quick or full")
+    p.add_argument("--only", nargs="+", help="chapter names, e.g. 03_head_to_head (default: every chapter)")
+    p.add_argument("--executor", default="local", help="local (processes), slurm or debug (in this process)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="jobs at once (local processes, or Slurm jobs queued or running)")
+    p.add_argument("--retries", type=int, default=2, help="times a failed job is submitted again")
+    p.add_argument("--time", type=int, help="minutes per job before it is requeued (default MEDLIB_SLURM_TIME "
+                   "or 120)")
+    p.add_argument("--partition", help="Slurm partition (default MEDLIB_SLURM_PARTITION)")
+    p.add_argument("--gpus", type=int, help="GPUs per Slurm job (default MEDLIB_SLURM_GPUS or 1)")
+    p.add_argument("--dry-run", action="store_true", help="print the job count per chapter; submit nothing")
 
     p = sub.add_parser("book", help="execute every chapter with papermill into book/results/ and build the HTML")
     p.add_argument("--profile", required=True, help="smoke, quick or full")
@@ -125,6 +138,10 @@ def _run(args) -> int:
         for line in damaged:
             print(f"damaged: {line}", file=sys.stderr)
         print(f"{len(rows)} runs in {store.root}" + (f" ({len(damaged)} damaged, left out)" if damaged else ""))
+    elif args.command == "compute":
+        from .jobs import compute_command
+
+        return compute_command(parameters(profile=args.profile), args)
     elif args.command == "book":
         from .runner import run_book
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+import urllib.request
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-import medmnist
 import numpy as np
 import torch
 from medmnist.info import DEFAULT_ROOT, INFO
@@ -51,6 +52,32 @@ def file_info(flag: str, size: int) -> tuple[str, str]:
     return INFO[flag][f"url{suffix}"], INFO[flag][f"MD5{suffix}"]
 
 
+def download_url(flag: str, size: int) -> str:
+    """Where a missing file is downloaded from: the official URL, or ``MEDLIB_MIRROR`` followed by the file's
+    name (e.g. ``MEDLIB_MIRROR=http://mirror.example/medmnist/`` serves ``breastmnist.npz`` there)."""
+    mirror = os.environ.get("MEDLIB_MIRROR")
+    return f"{mirror.rstrip('/')}/{file_name(flag, size)}" if mirror else file_info(flag, size)[0]
+
+
+def _download(flag: str, size: int, path: Path) -> None:
+    """Stream the file into a temporary file next to ``path`` and rename it into place only if its MD5 is the
+    official one: a broken or interrupted download leaves nothing behind."""
+    url, md5 = download_url(flag, size), file_info(flag, size)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        digest = hashlib.md5()
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as response:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                f.write(block)
+        if digest.hexdigest() != md5:
+            raise ValueError(f"{url} sent a file whose MD5 is {digest.hexdigest()}; nothing was kept")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def _problem(flag: str, size: int, root: Path, what: str) -> DataError:
     url, md5 = file_info(flag, size)
     return DataError(
@@ -70,7 +97,7 @@ def _md5(path: str, size: int, mtime: float) -> str:
 def ensure_file(flag: str, size: int = 28, root: Path | None = None) -> Path:
     """Return the path of a verified official file, downloading it when allowed.
 
-    A missing file is downloaded through ``medmnist`` unless ``MEDLIB_OFFLINE=1``; a file whose MD5
+    A missing file is downloaded (from :func:`download_url`) unless ``MEDLIB_OFFLINE=1``; a file whose MD5
     differs from ``medmnist.info`` is refused. Both raise :class:`DataError` naming file, URL, MD5, root.
     """
     check_choice("flag", flag, FLAGS)
@@ -81,9 +108,8 @@ def ensure_file(flag: str, size: int = 28, root: Path | None = None) -> Path:
         if offline():
             raise _problem(flag, size, root, "is missing and MEDLIB_OFFLINE=1 forbids a download")
         try:
-            root.mkdir(parents=True, exist_ok=True)
-            getattr(medmnist, INFO[flag]["python_class"])(split="train", root=str(root), size=size, download=True)
-        except Exception as e:  # medmnist wraps every network/disk failure in a bare RuntimeError
+            _download(flag, size, path)
+        except (OSError, ValueError) as e:  # URLError and HTTPError are OSErrors
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise _problem(flag, size, root, f"is missing and could not be downloaded ({reason})") from None
     stat = path.stat()

@@ -1,16 +1,14 @@
-"""The decision table: which arm wins in which condition, by how much, and whether that beats seed noise.
+"""The decision table: which arm leads in which condition, by how much, and whether the evidence decides it.
 
 A *condition* is a target x scenario (all labels, a label fraction, an imbalance ratio) x protocol. In
-each, the arms are ranked by their mean test metric over seeds; the winner is compared with the runner-up
-and with the scratch arm by a **paired test over seeds** (the same seed draws the same labelled subset and
-the same initialisation of the head for every arm, so runs pair by seed): Student's paired t-test
-(``scipy.stats.ttest_rel``) by default, or the Wilcoxon signed-rank test (``scipy.stats.wilcoxon``; with
-n = 3 pairs its smallest two-sided p-value is 0.25, so it cannot reject at 0.05). With fewer than three
-seeds no test is made and the table says so. The effect size is the mean paired difference and its
-standardised form d_z = mean / s.d. of the paired differences (Cohen, 1988; Lakens, 2013).
-
-No correction for multiple comparisons is applied: the table has one test per condition, so some "beyond
-noise" verdicts at alpha = 0.05 are expected by chance alone when there are many conditions.
+each, the arms are ranked by their mean test metric over seeds; the leader is compared with the runner-up and
+with the scratch arm, and TL with each other arm (:func:`compare_arms`), by the paired hierarchical bootstrap of
+:mod:`medlib.stats` (over pre-trainings, adaptation seeds within them and the test images; the same seed and
+image draws for both arms). Each family of comparisons (leader vs runner-up over the table's conditions; leader
+vs scratch; TL vs each arm) is corrected with Holm's method (or Benjamini-Hochberg), and a difference is
+*called* only when its corrected p is below alpha. Where a pre-trained arm has a single pre-training
+(``pretrain_per_seed`` False), intervals and tests leave out pre-training variance and the table says so.
+Everything in words (:func:`recommendations`, :func:`findings`) is generated from the corrected results.
 """
 
 from __future__ import annotations
@@ -20,18 +18,16 @@ import types
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .experiment import run_grid
+from . import stats
+from .experiment import run_grid, test_predictions
 from .metrics import METRICS
 from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, mean_std
 from .study import adapt_configs
-from .validation import ParameterError, check_choice
+from .validation import check_choice, check_number
 
 CONDITION = ["target", "scenario", "level", "protocol"]
 SCENARIOS = ("all labels", "label fraction", "labels per class", "imbalance")
-TESTS = ("ttest", "wilcoxon")
-MIN_SEEDS = 3
 
 
 def label_conditions(df: pd.DataFrame) -> pd.DataFrame:
@@ -84,93 +80,83 @@ def study_runs(P: types.SimpleNamespace, progress: bool = False) -> pd.DataFrame
     return label_conditions(run_grid(study_configs(P), progress=progress))
 
 
-def paired_test(a, b, test: str = "ttest") -> tuple[float, float, float, str]:
-    """Paired comparison of ``a`` and ``b`` (equal-length sequences, paired by position, e.g. by seed).
-
-    Returns ``(p, mean difference a - b, d_z, note)``; ``p`` is NaN (and ``note`` says why) with fewer than
-    three pairs; identical sequences give p = 1.
-    """
-    check_choice("test", test, TESTS)
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape:
-        raise ParameterError("paired_test needs two sequences of the same length")
-    d = a - b
-    n = len(d)
-    mean = float(d.mean()) if n else math.nan
-    sd = float(d.std(ddof=1)) if n > 1 else math.nan
-    d_z = mean / sd if n > 1 and sd > 0 else math.nan
-    if n < MIN_SEEDS:
-        return math.nan, mean, d_z, f"too few seeds for a test ({n} < {MIN_SEEDS})"
-    if np.allclose(d, 0):
-        return 1.0, mean, d_z, "identical results"
-    if test == "ttest":
-        if sd == 0:
-            return 0.0, mean, d_z, "constant difference"
-        p = float(stats.ttest_rel(a, b).pvalue)
-    else:
-        p = float(stats.wilcoxon(a, b).pvalue)
-    return p, mean, d_z, ""
+def _done(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["skipped"].isna()] if "skipped" in df else df
 
 
-def _by_seed(group: pd.DataFrame, metric: str) -> pd.DataFrame:
-    return group.pivot_table(index="seed", columns="arm", values=metric, aggfunc="mean")
-
-
-def decision_table(df: pd.DataFrame, metric: str = "auc", test: str = "ttest", alpha: float = 0.05,
-                   baseline: str = "scratch") -> pd.DataFrame:
-    """One row per condition: the winning arm (highest mean ``metric`` over seeds), its mean, the runner-up,
-    the margin and paired test against the runner-up, and the winner's gain and paired test against
-    ``baseline`` (scratch). ``df``: :func:`label_conditions` rows (skipped runs are left out).
-
-    ``beyond_noise`` is True/False when a test was made (p < ``alpha``) and None when it could not be.
-    """
+def replicates(df: pd.DataFrame, metric: str = "auc", predictions=None, resamples: int = stats.RESAMPLES,
+               seed: int = 0) -> dict:
+    """:func:`medlib.stats.bootstrap` of every condition of ``df`` (:func:`label_conditions` rows; skipped
+    runs left out). ``predictions``: ``{run: Prediction}`` (default: read from the run store)."""
     check_choice("metric", metric, METRICS)
-    done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = _done(df)
+    scores = predictions if predictions is not None else test_predictions(done)
+    return stats.bootstrap(done, scores, metric, CONDITION, resamples, seed)
+
+
+def _check(correction: str, alpha: float) -> None:
+    """Refuse a bad correction or alpha before any resampling."""
+    check_choice("correction", correction, stats.CORRECTIONS)
+    check_number("alpha", alpha, low=0, high=1, low_open=True)
+
+
+def decision_table(df: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPHA, baseline: str = "scratch",
+                   correction: str = "holm", resamples: int = stats.RESAMPLES, seed: int = 0,
+                   predictions=None) -> pd.DataFrame:
+    """One row per condition: the leading arm (highest mean ``metric`` over seeds), its mean, s.d. over seeds and
+    95 % interval; the runner-up, the margin with its interval, d_z, p and corrected p (``p_adjusted``, over the
+    table's conditions), ``beyond_noise`` (the margin is called: corrected p < ``alpha``; None with one arm) and
+    ``verdict``; the leader's gain over ``baseline`` (scratch) with its corrected p. ``pretraining_in_ci``
+    False: a pre-trained arm has one pre-training, so the intervals leave out pre-training variance."""
+    _check(correction, alpha)
+    reps = replicates(df, metric, predictions, resamples, seed)
+    spread = stats.seed_summary(_done(df), CONDITION + ["arm"], [metric]).set_index(CONDITION + ["arm"])
     rows = []
-    for key, group in done.groupby(CONDITION, sort=False, dropna=False):
-        per_seed = _by_seed(group, metric)
-        means = per_seed.mean().sort_values(ascending=False, kind="stable")
-        winner = means.index[0]
-        row = dict(zip(CONDITION, key)) | {"arms": len(means), "seeds": int(per_seed[winner].notna().sum()),
-                                           "winner": winner, metric: float(means.iloc[0]),
-                                           f"{metric}_std": float(per_seed[winner].std(ddof=1))}
-        if len(means) > 1:
-            runner = means.index[1]
-            pair = per_seed[[winner, runner]].dropna()
-            p, diff, d_z, note = paired_test(pair[winner], pair[runner], test)
-            row |= {"runner_up": runner, "margin": float(means.iloc[0] - means.iloc[1]), "d_z": d_z, "p": p,
-                    "beyond_noise": None if math.isnan(p) else bool(p < alpha), "note": note}
+    for key, r in reps.items():
+        order = np.argsort(-r.observed, kind="stable")
+        winner = r.arms[order[0]]
+        low, high = stats.percentile_interval(r.replicates[order[0]], stats.CONFIDENCE)
+        row = dict(zip(CONDITION, key)) | {
+            "arms": len(r.arms), "seeds": int(np.isfinite(r.per_seed[order[0]]).sum()), "winner": winner,
+            metric: float(r.observed[order[0]]), f"{metric}_std": float(spread.loc[(*key, winner), f"{metric}_std"]),
+            "ci_low": low, "ci_high": high, "pretrainings": int(min(r.pretrainings[r.pretrainings > 0], default=0)),
+            "pretraining_in_ci": stats.includes_pretraining(r.pretrainings)}
+        if len(r.arms) > 1:
+            runner = r.arms[order[1]]
+            test = stats.paired(r, winner, runner)
+            row |= {"runner_up": runner, "margin": test["difference"], "margin_low": test["ci_low"],
+                    "margin_high": test["ci_high"], "d_z": test["d_z"], "p": test["p"], "note": ""}
         else:
-            row |= {"runner_up": None, "margin": math.nan, "d_z": math.nan, "p": math.nan, "beyond_noise": None,
-                    "note": "only one arm"}
-        if baseline in means.index and winner != baseline:
-            pair = per_seed[[winner, baseline]].dropna()
-            p, diff, _, _ = paired_test(pair[winner], pair[baseline], test)
-            row |= {f"vs_{baseline}": float(means[winner] - means[baseline]), f"p_{baseline}": p}
+            row |= {"runner_up": None, "margin": math.nan, "margin_low": math.nan, "margin_high": math.nan,
+                    "d_z": math.nan, "p": math.nan, "note": "only one arm"}
+        if baseline in r.arms and winner != baseline:
+            test = stats.paired(r, winner, baseline)
+            row |= {f"vs_{baseline}": test["difference"], f"p_{baseline}": test["p"]}
         else:
             row |= {f"vs_{baseline}": 0.0 if winner == baseline else math.nan, f"p_{baseline}": math.nan}
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = stats.correct(pd.DataFrame(rows), correction, alpha).rename(columns={"called": "beyond_noise"})
+    table[f"p_{baseline}_adjusted"] = stats.adjust(table[f"p_{baseline}"], correction)
+    table["verdict"] = [stats.verdict(c, d, w, o, arm_label) if isinstance(o, str) else "only one arm"
+                        for c, d, w, o in zip(table["beyond_noise"], table["margin"], table["winner"],
+                                              table["runner_up"])]
+    return table
 
 
-def compare_arms(df: pd.DataFrame, arm: str, others, metric: str = "auc", test: str = "ttest",
-                 alpha: float = 0.05) -> pd.DataFrame:
-    """``arm`` against each of ``others`` in every condition where both ran: mean paired difference
-    (``arm`` minus other), d_z, p-value and verdict."""
-    check_choice("metric", metric, METRICS)
-    done = df[df["skipped"].isna()] if "skipped" in df else df
-    rows = []
-    for key, group in done.groupby(CONDITION, sort=False, dropna=False):
-        per_seed = _by_seed(group, metric)
-        for other in others:
-            if arm not in per_seed or other not in per_seed:
-                continue
-            pair = per_seed[[arm, other]].dropna()
-            p, diff, d_z, note = paired_test(pair[arm], pair[other], test)
-            rows.append(dict(zip(CONDITION, key)) | {
-                "arm": arm, "other": other, "difference": diff, "d_z": d_z, "p": p, "seeds": len(pair),
-                "beyond_noise": None if math.isnan(p) else bool(p < alpha), "note": note})
-    return pd.DataFrame(rows)
+def compare_arms(df: pd.DataFrame, arm: str, others, metric: str = "auc", alpha: float = stats.ALPHA,
+                 correction: str = "holm", resamples: int = stats.RESAMPLES, seed: int = 0,
+                 predictions=None) -> pd.DataFrame:
+    """``arm`` against each of ``others`` in every condition where both ran (:func:`medlib.stats.compare`):
+    difference (``arm`` minus other) with its 95 % interval, d_z, p and the family's corrected p, ``beyond_noise``
+    (called), the verdict in words, and a note where an interval leaves out pre-training variance."""
+    _check(correction, alpha)
+    reps = replicates(df, metric, predictions, resamples, seed)
+    out = stats.compare(reps, arm, list(others), CONDITION, correction=correction, alpha=alpha)
+    out["verdict"] = stats.verdicts(out, arm_label)
+    out = out.rename(columns={"called": "beyond_noise"})
+    out["note"] = ["one pre-training: pre-training variance not in the interval" if f is False else ""
+                   for f in out["pretraining_in_ci"]]
+    return out
 
 
 def _level(scenario: str, level: float) -> str:
@@ -204,37 +190,50 @@ def _num(value, decimals):
     return "–" if not _present(value) else f"{value:.{decimals}f}"
 
 
-def display_table(table: pd.DataFrame, metric: str = "auc", decimals: int = 3) -> pd.DataFrame:
-    """The decision table for reading: (target, situation, protocol) as the index, arm labels, rounded
-    numbers ("–" where there is none) and a short verdict on seed noise."""
-    def verdict(row):
-        if row["beyond_noise"] is True:
-            return "yes"
-        if row["beyond_noise"] is False:
-            return "no"
-        if str(row["note"]).startswith("too few seeds"):
-            return f"no test ({row['seeds']} seed{'s' if row['seeds'] != 1 else ''})"
-        return row["note"] or "no test"
+def _ci(low, high, decimals):
+    return "–" if not _present(low) else f"{low:.{decimals}f} to {high:.{decimals}f}"
 
+
+def _p(value):
+    return "–" if not _present(value) else "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _short(arm) -> str:
+    """An arm's book label without its parenthesis ("TL (supervised)" -> "TL"), "–" for none."""
+    return arm_label(arm).split(" (")[0] if isinstance(arm, str) else "–"
+
+
+def display_table(table: pd.DataFrame, metric: str = "auc", decimals: int = 3) -> pd.DataFrame:
+    """The decision table for reading, narrow enough for a 1280 px screen: (target, situation, protocol) as the
+    index, then the columns the decision rests on (the leader, its mean and 95 % interval, its margin over the
+    runner-up with its interval, the corrected p and the verdict; short arm names), then the runner-up, the gain
+    over scratch and the pre-trainings behind each interval ("1: not in CI" where it leaves out pre-training)."""
     label = METRIC_LABELS.get(metric, metric)
+    pretrainings = ["–" if f is None else str(n) if f else f"{n}: not in CI"
+                    for n, f in zip(table["pretrainings"], table["pretraining_in_ci"])]
+    verdicts = [stats.verdict(c, d, w, o, _short) if isinstance(o, str) else "one arm"
+                for c, d, w, o in zip(table["beyond_noise"], table["margin"], table["winner"], table["runner_up"])]
     out = pd.DataFrame({
         "target": table["target"],
         "situation": situations(table),
         "protocol": table["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p)),
-        "winner": table["winner"].map(arm_label),
-        label: [mean_std(m, s, decimals) for m, s in zip(table[metric], table[f"{metric}_std"])],
-        "runner-up": table["runner_up"].map(lambda a: arm_label(a) if isinstance(a, str) else "–"),
+        "leader": table["winner"].map(_short),
+        label: [_num(v, decimals) for v in table[metric]],
+        "95% CI": [_ci(a, b, decimals) for a, b in zip(table["ci_low"], table["ci_high"])],
         "margin": [_num(v, decimals) for v in table["margin"]],
-        "d_z": [_num(v, 2) for v in table["d_z"]],
-        "p": [_num(v, 3) for v in table["p"]],
-        "beyond seed noise": [verdict(r) for _, r in table.iterrows()],
-        "gain over scratch": [_num(v, decimals) for v in table["vs_scratch"]],
+        "margin CI": [_ci(a, b, decimals) for a, b in zip(table["margin_low"], table["margin_high"])],
+        "p (Holm)": [_p(v) for v in table["p_adjusted"]],
+        "verdict": [v.replace(stats.UNDECIDED, "not decided") for v in verdicts],
+        "runner-up": table["runner_up"].map(_short),
+        "vs scratch": [_num(v, decimals) for v in table["vs_scratch"]],
+        "pre-trainings": pretrainings,
     })
     return out.set_index(["target", "situation", "protocol"])
 
 
 def wins(table: pd.DataFrame) -> pd.DataFrame:
-    """How many conditions each arm wins, in all and beyond seed noise, per protocol."""
+    """How many conditions each arm leads, in all and called (its margin over the runner-up survives the
+    correction), per protocol."""
     t = table.assign(beyond=table["beyond_noise"].map(lambda v: v is True))
     out = t.groupby(["protocol", "winner"], sort=False).agg(wins=("winner", "size"), beyond_noise=("beyond", "sum"))
     out = out.reset_index().rename(columns={"winner": "arm"})
@@ -251,73 +250,74 @@ def _arm_list(counts: pd.Series) -> str:
     return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "none"
 
 
+def _called(column: pd.Series) -> pd.Series:
+    return column.map(lambda v: v is True)
+
+
 def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None, metric: str = "auc",
-                    alpha: float = 0.05) -> str:
-    """Markdown sentences generated from the decision table (and TL-vs-SSL comparisons): every number in
-    them is counted from the table, nothing is written by hand."""
+                    alpha: float = stats.ALPHA) -> str:
+    """Markdown sentences generated from the decision table (and the TL comparisons): every number is counted
+    from them, and an arm is said to be ahead only where its difference is called after correction."""
     label = METRIC_LABELS.get(metric, metric)
     n = len(table)
     if n == 0:
         return "No stored results: run the study chapters first."
-    tested = table["beyond_noise"].map(lambda v: v is not None and v == v)
-    beyond = table["beyond_noise"].map(lambda v: v is True)
-    lines = [f"- **Winners.** Over {n} conditions (target x scenario x protocol), the highest mean test {label} "
-             f"came from: {_arm_list(table['winner'].value_counts())}."]
-    if tested.any():
-        lines.append(f"- **Seed noise.** A paired test over seeds was possible in {int(tested.sum())} of {n} "
-                     f"conditions; in {int(beyond.sum())} of them the winner's margin over the runner-up "
-                     f"exceeds seed noise (p < {alpha}). "
-                     + ("Most rankings are therefore not reliable: the arms are close."
-                        if beyond.sum() < tested.sum() / 2 else "Most rankings hold beyond seed noise."))
-    else:
-        lines.append(f"- **Seed noise.** No condition has the {MIN_SEEDS} seeds a paired test needs, so no "
-                     "ranking below can be told apart from seed noise; run more seeds (the `quick` or `full` "
-                     "profile) before acting on it.")
+    called = _called(table["beyond_noise"])
+    lines = [f"- **Highest means.** Over {n} conditions (target x scenario x protocol), the highest mean test "
+             f"{label} came from: {_arm_list(table['winner'].value_counts())}; a highest mean alone decides nothing."]
+    lines.append(f"- **What the evidence decides.** The leader's margin over the runner-up is called (corrected "
+                 f"p < {alpha}, bootstrap over pre-trainings, seeds and test images) in {int(called.sum())} of {n} "
+                 f"conditions ({_arm_list(table.loc[called, 'winner'].value_counts())}); the other "
+                 f"{n - int(called.sum())} are {stats.UNDECIDED}.")
+    single = int((table["pretraining_in_ci"] == False).sum())  # noqa: E712 (None: no pre-trained arm)
+    if single:
+        lines.append(f"- **Pre-training variance.** In {single} of {n} conditions a pre-trained arm has one "
+                     "pre-training, so the intervals and tests there leave out the variance of pre-training; "
+                     "a call there may not survive other pre-trainings (run with `pretrain_per_seed`).")
     for protocol, part in table.groupby("protocol", sort=False):
-        counts = part["winner"].value_counts()
-        lines.append(f"- **{PROTOCOL_LABELS.get(protocol, protocol)}.** {arm_label(counts.index[0])} wins "
-                     f"{counts.iloc[0]} of {len(part)} conditions"
-                     + (f"; the others go to {_arm_list(counts.iloc[1:])}." if len(counts) > 1 else "."))
-    scratch_beaten = table[table["winner"] != "scratch"]
-    lines.append(f"- **Pre-training or not.** A pre-trained arm beats scratch in {len(scratch_beaten)} of {n} "
-                 f"conditions; scratch itself wins {n - len(scratch_beaten)}.")
+        sure = part[_called(part["beyond_noise"])]
+        lines.append(f"- **{PROTOCOL_LABELS.get(protocol, protocol)}.** Leader called in {len(sure)} of {len(part)} "
+                     "conditions" + (f": {_arm_list(sure['winner'].value_counts())}." if len(sure) else "."))
+    beats = table[(table["winner"] != "scratch") & (table["p_scratch_adjusted"] < alpha)]
+    lines.append(f"- **Pre-training or not.** A pre-trained arm is called ahead of scratch in {len(beats)} of {n} "
+                 f"conditions; scratch has the highest mean in {int((table['winner'] == 'scratch').sum())}.")
     for scenario, part in table[table["scenario"] != "all labels"].groupby("scenario", sort=False):
         hardest = part["level"].min() if scenario in ("label fraction", "labels per class") else part["level"].max()
-        worst = part[part["level"] == hardest]
-        lines.append(f"- **Hardest {scenario} level ({_level(scenario, hardest)}).** Winners: "
+        worst = part[(part["level"] == hardest) & _called(part["beyond_noise"])]
+        lines.append(f"- **Hardest {scenario} level ({_level(scenario, hardest)}).** Called leaders: "
                      f"{_arm_list(worst['winner'].value_counts())} (over protocols).")
     if comparisons is not None and len(comparisons):
         for other, part in comparisons.groupby("other", sort=False):
-            ahead = int((part["difference"] > 0).sum())
-            sig_ahead = int(((part["difference"] > 0) & part["beyond_noise"].map(lambda v: v is True)).sum())
-            sig_behind = int(((part["difference"] < 0) & part["beyond_noise"].map(lambda v: v is True)).sum())
-            tested_here = int(part["beyond_noise"].map(lambda v: v is not None and v == v).sum())
-            head = (f"- **{arm_label(part['arm'].iloc[0])} vs {arm_label(other)}.** Ahead in {ahead} of {len(part)} "
-                    "conditions")
-            lines.append(head + (f"; of the {tested_here} with a paired test, ahead beyond seed noise in {sig_ahead} "
-                                 f"and behind beyond seed noise in {sig_behind}." if tested_here else
-                                 f"; no paired test was possible (fewer than {MIN_SEEDS} seeds)."))
+            sure = _called(part["beyond_noise"])
+            ahead, behind = int((sure & (part["difference"] > 0)).sum()), int((sure & (part["difference"] < 0)).sum())
+            arm = arm_label(part["arm"].iloc[0])
+            lines.append(f"- **{arm} vs {arm_label(other)}.** Of {len(part)} conditions: {arm} ahead in {ahead}, "
+                         f"{arm_label(other)} ahead in {behind}, {stats.UNDECIDED} in {len(part) - ahead - behind}.")
     return "\n".join(lines)
 
 
-def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = 0.05) -> str:
+def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPHA) -> str:
     """A chapter's results in words, one Markdown bullet per condition of the decision table: the leading arm
-    with its mean ± std over seeds, its margin over the runner-up and whether that margin exceeds seed noise
-    (paired test), and its gain over scratch. Generated from ``table``; nothing is written by hand."""
+    with its mean ± s.d. over seeds and 95 % interval, its margin over the runner-up and whether that margin is
+    called after correction, and its gain over scratch. Generated from ``table``; nothing is written by hand."""
     label = METRIC_LABELS.get(metric, metric)
     if len(table) == 0:
         return "No stored results for this chapter's grid."
 
-    def noise(p, note):
+    def decided(p):
         if not _present(p):
-            return f"no paired test: {note}" if note else "no paired test"
-        return f"{'p < 0.001' if p < 0.001 else f'p = {p:.3f}'}, {'beyond' if p < alpha else 'within'} seed noise"
+            return "no test"
+        verdict = "called" if p < alpha else stats.UNDECIDED
+        return f"corrected p {'< 0.001' if p < 0.001 else f'= {p:.3f}'}, {verdict}"
 
     lines = []
     for (target, protocol), part in table.groupby(["target", "protocol"], sort=False):
         lines.append(f"- **{target}, {PROTOCOL_LABELS.get(protocol, protocol)}**")
         for _, r in part.iterrows():
-            score = f"{label} {mean_std(r[metric], r[f'{metric}_std'], 3)}"
+            score = (f"{label} {mean_std(r[metric], r[f'{metric}_std'], 3)} "
+                     f"(95 % CI {_ci(r['ci_low'], r['ci_high'], 3)}"
+                     + ("; one pre-training, so without pre-training variance)"
+                        if r["pretraining_in_ci"] == False else ")"))  # noqa: E712 (None: no pre-trained arm)
             text = f"{_level(r['scenario'], r['level'])}: "
             if isinstance(r["runner_up"], str) and r["margin"] == 0:
                 text += f"{arm_label(r['winner'])} and {arm_label(r['runner_up'])} tie at {score}"
@@ -325,11 +325,11 @@ def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = 0.05) -> s
                 text += f"{arm_label(r['winner'])} leads with {score}"
                 if isinstance(r["runner_up"], str):
                     text += (f", {r['margin']:.3f} ahead of {arm_label(r['runner_up'])} "
-                             f"({noise(r['p'], r['note'])})")
+                             f"({decided(r['p_adjusted'])})")
             if r["winner"] == "scratch":
-                text += "; no pre-trained arm beats training from scratch here"
+                text += "; no pre-trained arm has a higher mean than training from scratch here"
             elif _present(r["vs_scratch"]) and r["runner_up"] != "scratch":
-                text += f"; {r['vs_scratch']:+.3f} over scratch ({noise(r['p_scratch'], '')})"
+                text += f"; {r['vs_scratch']:+.3f} over scratch ({decided(r['p_scratch_adjusted'])})"
             lines.append(f"  - {text}.")
     return "\n".join(lines)
 
@@ -350,7 +350,7 @@ def gain_matrix(df: pd.DataFrame, table: pd.DataFrame, metric: str = "auc") -> p
 
 def plot_summary(df: pd.DataFrame, table: pd.DataFrame, metric: str = "auc"):
     """The static summary: per condition (rows) and arm (columns), the mean ``metric`` gain over scratch
-    (colour, number); the winner's cell is framed, bold when it beats the runner-up beyond seed noise."""
+    (colour, number); the leader's cell is framed, thick when its margin over the runner-up is called."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
     gain = gain_matrix(df, table, metric)
@@ -371,7 +371,7 @@ def plot_summary(df: pd.DataFrame, table: pd.DataFrame, metric: str = "auc"):
             ax.add_patch(Rectangle((arms.index(winner) - 0.5, i - 0.5), 1, 1, fill=False, ec="black",
                                    lw=2.2 if beyond is True else 1.0))
     fig.colorbar(im, ax=ax, label=f"{METRIC_LABELS.get(metric, metric)} gain over scratch", shrink=0.8)
-    ax.set_title("Winner framed (thick frame: beyond seed noise)", fontsize=8)
+    ax.set_title("Leader framed (thick frame: called after correction)", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -13,12 +14,13 @@ from tqdm.auto import tqdm
 from .adapt import PROTOCOLS, adapt
 from .compute import default_device, precision
 from .data import FLAGS, SINGLE_LABEL_TASKS, SIZES, ImageSet, load
-from .metrics import METRICS, evaluate, majority_baseline, write_predictions
+from .metrics import METRICS, evaluate, majority_baseline, read_predictions, write_predictions
 from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_problem
 from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain
 from .samplers import check_scenario, imbalance_subset, label_subset
+from .stats import Prediction, seed_summary
 from .store import RunStore, load_torch, save_torch
-from .validation import ParameterError, check_choice, check_number, check_source_pool
+from .validation import ParameterError, check_choice, check_number, check_numbers, check_source_pool
 
 ARMS = ("scratch", "imagenet") + PRETRAINED_ARMS
 
@@ -35,7 +37,7 @@ class AdaptConfig:
     backbone: str = "resnet18"
     stem: str = "imagenet"
     epochs: int = 20
-    lr: float = 1e-3
+    lrs: tuple[float, ...] = (1e-3,)  # fine-tuning's learning rates; the best on val AUC is kept
     batch_size: int = 128
     label_fraction: float | None = None
     per_class: int | None = None
@@ -54,7 +56,7 @@ class AdaptConfig:
         check_choice("stem", self.stem, STEMS)
         check_number("seed", self.seed, low=0, integer=True)
         check_number("epochs", self.epochs, low=1, integer=True)
-        check_number("lr", self.lr, low=0, low_open=True)
+        object.__setattr__(self, "lrs", check_numbers("lrs", self.lrs, low=0, low_open=True))
         check_number("batch_size", self.batch_size, low=1, integer=True)
         info = INFO[self.target]
         check_scenario(self.label_fraction, self.per_class, self.imbalance_ratio, self.minority,
@@ -124,7 +126,7 @@ def run_adaptation(cfg: AdaptConfig, store: RunStore | None = None, progress: bo
         train, val, test = train_split(cfg), load(cfg.target, "val", cfg.size), load(cfg.target, "test", cfg.size)
         device = default_device()
         model = Classifier(encoder_for(cfg, store, progress), _n_outputs(cfg))
-        out = adapt(model, cfg.protocol, train, val, test, cfg.epochs, cfg.seed, cfg.lr, cfg.batch_size, device,
+        out = adapt(model, cfg.protocol, train, val, test, cfg.epochs, cfg.seed, cfg.lrs, cfg.batch_size, device,
                     progress)
         if cfg.keep_model:
             save_torch(model.state_dict(), run_dir / "model.pt")
@@ -159,19 +161,22 @@ def _n_outputs(cfg: AdaptConfig) -> int:
 def run_grid(configs: list[AdaptConfig], store: RunStore | None = None, progress: bool = True) -> pd.DataFrame:
     """Run (or read from the store) every config; one row each with its scenario and test metrics.
 
-    An ``imagenet`` run whose weights cannot be downloaded is kept as a row with a ``skipped`` note.
+    An ``imagenet`` run whose weights cannot be downloaded is kept as a row with a ``skipped`` note. ``run`` is
+    the run's key in the store and ``pretrain_seed`` the seed of its pre-training (None without one).
     """
     store, rows = store or RunStore(), []
     for cfg in tqdm(configs, desc="runs", disable=not progress):
-        row = {k: v for k, v in cfg.to_dict().items() if k != "pretrain"}
+        row = {k: v for k, v in cfg.to_dict().items() if k != "pretrain"} | {
+            "run": store.path("adapt", cfg.to_dict()).name,
+            "pretrain_seed": cfg.pretrain.seed if cfg.pretrain else None}
         problem = imagenet_weights_problem(cfg.backbone) if cfg.arm == "imagenet" else None
         if problem:
             rows.append(row | {"skipped": problem})
             continue
         result = run_adaptation(cfg, store, progress=False)
         rows.append(row | result["test"] | {f"majority_{k}": v for k, v in result["majority"].items()}
-                    | {"val_auc": result["val_auc"], "best_epoch": result["best_epoch"],
-                       "seconds": result["seconds"], "n_train": result["n_train"], "skipped": None})
+                    | {k: result.get(k) for k in ("val_auc", "C", "knn_auc", "lr", "best_epoch", "seconds", "n_train")}
+                    | {"skipped": None})
     return pd.DataFrame(rows)
 
 
@@ -180,10 +185,20 @@ def summarize(df: pd.DataFrame, by: list[str], metrics=METRICS) -> pd.DataFrame:
     when every run was skipped)."""
     done = df[df["skipped"].isna()] if "skipped" in df else df
     done = done.reindex(columns=list(dict.fromkeys([*done.columns, *metrics])))  # all skipped: no metric columns
-    grouped = done.groupby(by, sort=False)[list(metrics)]
-    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
-    out["seeds"] = grouped.size()
-    return out.reset_index()
+    return seed_summary(done, by, metrics)
+
+
+def test_predictions(df: pd.DataFrame, store: RunStore | None = None) -> dict:
+    """``{run key: Prediction}`` of the stored (not skipped) runs of ``df`` (:func:`run_grid` rows): the test
+    scores each run wrote (:func:`medlib.metrics.write_predictions`), the test labels, and the minority class."""
+    store, out, tests = store or RunStore(), {}, {}
+    done = df[df["skipped"].isna()] if "skipped" in df else df
+    for row in done.itertuples():
+        split = tests.setdefault((row.target, row.size), load(row.target, "test", row.size))
+        scenario = types.SimpleNamespace(target=row.target, size=row.size, minority=row.minority)
+        out[row.run] = Prediction(split.labels.numpy(), read_predictions(store.root / "adapt" / row.run),
+                                  split.task, minority_class(scenario))
+    return out
 
 
 def with_scenario(cfg: AdaptConfig, **changes) -> AdaptConfig:

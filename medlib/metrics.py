@@ -64,3 +64,11 @@ def write_predictions(y_score: np.ndarray, folder: Path, flag: str, size: int, s
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(y_score).to_csv(path, header=None)
     return path
+
+
+def read_predictions(folder: Path, split: str = "test") -> np.ndarray:
+    """The scores :func:`write_predictions` wrote for ``split`` in ``folder`` (one run's folder: one such file)."""
+    found = sorted(Path(folder).glob(f"*_{split}_[[]AUC[]]*.csv"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{folder}: expected one {split} prediction CSV, found {len(found)}")
+    return pd.read_csv(found[0], header=None, index_col=0).to_numpy(dtype=np.float64)

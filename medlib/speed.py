@@ -23,6 +23,7 @@ from .models import imagenet_weights_problem
 from .plots import (ARMS, ARM_COLOURS, PROTOCOL_LABELS, arm_label, bar_offsets, figure, in_arm_order, legend_below,
                     mean_std)
 from .pretrain import PRETRAINED_ARMS
+from .stats import seed_summary
 from .study import pretrain_config
 
 
@@ -69,7 +70,7 @@ def adaptation_speed(configs, fraction: float = 0.95) -> pd.DataFrame:
         setup = max(0.0, r["seconds"] - (history[-1]["seconds"] if history else 0.0))
         hit = time_to_fraction(history, setup, fraction)
         rows.append({"target": cfg.target, "arm": cfg.arm, "protocol": cfg.protocol, "seed": cfg.seed,
-                     "epochs": len(history), "best_epoch": r["best_epoch"], "final_val_auc": hit["final_val_auc"],
+                     "epochs": len(history), "best_epoch": r.get("best_epoch"), "final_val_auc": hit["final_val_auc"],
                      "epochs_to_95": hit["epoch"], "seconds_to_95": hit["seconds"], "seconds": r["seconds"],
                      "setup_seconds": setup, "n_train": r["n_train"], "device": r.get("device", "")})
     return pd.DataFrame(rows)
@@ -93,11 +94,7 @@ def histories(configs) -> pd.DataFrame:
 def speed_summary(df: pd.DataFrame) -> pd.DataFrame:
     """Mean (and s.d. over seeds and targets) of the epochs and seconds to 95 % and of the total wall time,
     per arm x protocol."""
-    keys = ["arm", "protocol"]
-    grouped = df.groupby(keys, sort=False)[["epochs_to_95", "seconds_to_95", "seconds", "final_val_auc"]]
-    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
-    out["runs"] = grouped.size()
-    out = out.reset_index()
+    out = seed_summary(df, ["arm", "protocol"], ["epochs_to_95", "seconds_to_95", "seconds", "final_val_auc"], "runs")
     order = {a: i for i, a in enumerate(ARMS)}
     return out.sort_values(["protocol", "arm"], key=lambda s: s.map(order) if s.name == "arm" else s,
                            kind="stable").reset_index(drop=True)

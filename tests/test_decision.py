@@ -3,72 +3,107 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from test_stats import simulate
 
-from medlib import decision
+from medlib import decision, stats
+from medlib.validation import ParameterError
+
+B = 400  # resamples: enough for these tests, quick on a shared CPU
 
 
-def _runs(means: dict, seeds=3, noise=0.01, protocol="linear", **scenario):
-    rng = np.random.default_rng(0)
-    rows = []
-    for arm, mean in means.items():
-        for seed in range(seeds):
-            rows.append(dict(arm=arm, target="breastmnist", protocol=protocol, seed=seed, label_fraction=None,
-                             per_class=None, imbalance_ratio=None, skipped=None)
-                        | scenario | {"auc": mean + noise * rng.standard_normal()})
-    return pd.DataFrame(rows)
+def _runs(means: dict, seeds=3, protocol="linear", rng_seed=0, pretrainings=None, **scenario):
+    """Simulated runs of one condition (every arm with ``seeds`` pre-trainings, or ``pretrainings`` with
+    ``seeds`` adaptations each) and their predictions, as :func:`decision.decision_table` takes them."""
+    columns = dict(protocol=protocol, label_fraction=None, per_class=None, imbalance_ratio=None) | scenario
+    rng = np.random.default_rng(rng_seed)
+    if pretrainings is None:
+        return simulate(rng, means, pretrainings=seeds, tau=0.1, **columns)
+    return simulate(rng, means, pretrainings=pretrainings, adaptations=seeds, tau=0.1, **columns)
+
+
+def _study(*parts):
+    runs = decision.label_conditions(pd.concat([r for r, _ in parts], ignore_index=True))
+    scores = {k: v for _, p in parts for k, v in p.items()}
+    return runs, scores
+
+
+def _table(runs, scores, metric="auc", **kw):
+    return decision.decision_table(runs, metric, resamples=B, predictions=scores, **kw)
 
 
 def test_winner_is_the_arm_with_the_highest_mean_and_margin_is_to_the_runner_up():
-    df = decision.label_conditions(_runs({"scratch": 0.6, "tl": 0.75, "ssl-simclr": 0.7}))
-    table = decision.decision_table(df)
+    df, scores = _study(_runs({"scratch": 0.4, "tl": 1.2, "ssl-simclr": 0.9}))
+    table = _table(df, scores)
     assert len(table) == 1
     row = table.iloc[0]
     means = df.groupby("arm")["auc"].mean()
     assert row["winner"] == means.idxmax() == "tl" and row["runner_up"] == "ssl-simclr"
     assert row["margin"] == pytest.approx(means["tl"] - means["ssl-simclr"])
     assert row["vs_scratch"] == pytest.approx(means["tl"] - means["scratch"])
+    assert row["auc_std"] == pytest.approx(df[df["arm"] == "tl"]["auc"].std(ddof=1))
+    assert row["ci_low"] < row["auc"] < row["ci_high"] and row["margin_low"] < row["margin"] < row["margin_high"]
     assert row["scenario"] == "all labels" and math.isnan(row["level"])
 
 
-def test_paired_p_value_matches_scipy():
-    a, b = [0.71, 0.74, 0.69, 0.73], [0.70, 0.70, 0.68, 0.69]
-    p, diff, d_z, note = decision.paired_test(a, b)
-    assert p == pytest.approx(stats.ttest_rel(a, b).pvalue) and note == ""
-    d = np.subtract(a, b)
-    assert diff == pytest.approx(d.mean()) and d_z == pytest.approx(d.mean() / d.std(ddof=1))
-    p_w, *_ = decision.paired_test(a + [0.8, 0.75], b + [0.7, 0.72], test="wilcoxon")
-    assert p_w == pytest.approx(stats.wilcoxon(a + [0.8, 0.75], b + [0.7, 0.72]).pvalue)
+def test_table_p_is_the_paired_bootstrap_and_calls_come_from_holm_over_conditions():
+    df, scores = _study(_runs({"tl": 1.3, "ssl-byol": 0.5}), _runs({"tl": 1.0, "ssl-byol": 0.7}, label_fraction=0.1),
+                        _runs({"tl": 1.0, "ssl-byol": 1.02}, label_fraction=0.5, rng_seed=1))
+    table = _table(df, scores)
+    reps = decision.replicates(df, predictions=scores, resamples=B)
+    expected = [stats.paired(r, w, o)["p"] for r, w, o in zip(reps.values(), table["winner"], table["runner_up"])]
+    assert table["p"].tolist() == pytest.approx(expected)
+    assert table["p_adjusted"].tolist() == pytest.approx(stats.adjust(expected, "holm").tolist())
+    assert table["beyond_noise"].tolist() == [q < 0.05 for q in table["p_adjusted"]]
+    assert table["beyond_noise"].iloc[0] and not table["beyond_noise"].iloc[2]
+    assert table["p"].iloc[1] < 0.05 and not table["beyond_noise"].iloc[1]  # called before Holm, not after
+    assert table["verdict"].tolist() == ["TL (supervised) ahead", stats.UNDECIDED, stats.UNDECIDED]
+    bh = _table(df, scores, correction="bh")
+    assert bh["p_adjusted"].tolist() == pytest.approx(stats.adjust(expected, "bh").tolist())
 
 
-def test_table_p_value_is_scipys_paired_test_over_seeds():
-    df = decision.label_conditions(_runs({"tl": 0.75, "ssl-byol": 0.73}, seeds=4, noise=0.02))
-    row = decision.decision_table(df).iloc[0]
-    w = df[df["arm"] == row["winner"]].sort_values("seed")["auc"].to_numpy()
-    r = df[df["arm"] == row["runner_up"]].sort_values("seed")["auc"].to_numpy()
-    assert row["p"] == pytest.approx(stats.ttest_rel(w, r).pvalue)
-    assert row["beyond_noise"] == (row["p"] < 0.05)
-
-
-def test_too_few_seeds_gives_no_test_and_says_so():
-    df = decision.label_conditions(_runs({"scratch": 0.6, "tl": 0.7}, seeds=2))
-    row = decision.decision_table(df).iloc[0]
-    assert math.isnan(row["p"]) and row["beyond_noise"] is None and "too few seeds" in row["note"]
-    shown = decision.display_table(decision.decision_table(df))
-    assert shown["beyond seed noise"].iloc[0] == "no test (2 seeds)" and shown["p"].iloc[0] == "–"
+def test_one_pretraining_per_arm_is_shown_as_leaving_out_pretraining_variance():
+    df, scores = _study(_runs({"scratch": 0.6, "tl": 1.0}, pretrainings=1))
+    table = _table(df, scores)
+    assert table["pretrainings"].iloc[0] == 1 and table["pretraining_in_ci"].iloc[0] == False  # noqa: E712
+    shown = decision.display_table(table)
+    assert shown["pre-trainings"].iloc[0] == "1: not in CI"
     assert shown.index[0] == ("breastmnist", "all labels", "Linear probe")
+    assert "one pre-training, so without pre-training variance" in decision.findings(table)
+    assert "In 1 of 1 conditions a pre-trained arm has one pre-training" in decision.recommendations(table)
+    note = decision.compare_arms(df, "tl", ["scratch"], resamples=B, predictions=scores)["note"].iloc[0]
+    assert "pre-training variance not in the interval" in note
+    df3, scores3 = _study(_runs({"scratch": 0.6, "tl": 1.0}))
+    assert decision.display_table(_table(df3, scores3))["pre-trainings"].iloc[0] == "3"
+
+
+def test_bad_correction_or_alpha_is_refused_before_any_resampling():
+    df, _ = _study(_runs({"scratch": 0.6, "tl": 1.0}))
+    with pytest.raises(ParameterError, match="correction='bonferroni' is not allowed"):
+        decision.decision_table(df, correction="bonferroni", predictions={})  # no predictions: never read
+    with pytest.raises(ParameterError, match="alpha"):
+        decision.compare_arms(df, "tl", ["scratch"], alpha=5, predictions={})
+
+
+def test_display_table_puts_the_decision_first_with_short_headers():
+    df, scores = _study(_runs({"scratch": 0.6, "tl": 1.0}))
+    shown = decision.display_table(_table(df, scores), decimals=2)
+    assert list(shown.columns)[:7] == ["leader", "AUC", "95% CI", "margin", "margin CI", "p (Holm)", "verdict"]
+    assert max(len(c) for c in shown.columns) <= 13
+    assert shown["95% CI"].iloc[0].count(" to ") == 1
+    assert shown["leader"].iloc[0] == "TL" and shown["runner-up"].iloc[0] == "Scratch"
+    assert shown["verdict"].iloc[0] in ("TL ahead", "not decided")
+    assert max(len(v) for v in shown.reset_index().astype(str).to_numpy().ravel()) <= 14  # narrow cells
 
 
 def test_conditions_split_by_scenario_level_and_protocol_and_skipped_rows_are_ignored():
-    df = pd.concat([
-        _runs({"scratch": 0.6, "tl": 0.7}),
-        _runs({"scratch": 0.65, "tl": 0.6}, protocol="finetune"),
-        _runs({"scratch": 0.6, "ssl-simclr": 0.8}, label_fraction=0.1),
-        _runs({"scratch": 0.7, "ssl-byol": 0.6}, imbalance_ratio=10.0),
-        pd.DataFrame([dict(arm="imagenet", target="breastmnist", protocol="linear", seed=0, label_fraction=None,
-                           per_class=None, imbalance_ratio=None, skipped="offline", auc=np.nan)]),
-    ], ignore_index=True)
-    table = decision.decision_table(decision.label_conditions(df))
+    df, scores = _study(
+        _runs({"scratch": 0.6, "tl": 1.0}),
+        _runs({"scratch": 0.8, "tl": 0.6}, protocol="finetune"),
+        _runs({"scratch": 0.6, "ssl-simclr": 1.2}, label_fraction=0.1),
+        _runs({"scratch": 1.0, "ssl-byol": 0.6}, imbalance_ratio=10.0),
+        (pd.DataFrame([dict(arm="imagenet", target="breastmnist", protocol="linear", seed=0, label_fraction=None,
+                            per_class=None, imbalance_ratio=None, skipped="offline", auc=np.nan)]), {}))
+    table = _table(df, scores)
     assert list(zip(table["scenario"], table["protocol"], table["winner"])) == [
         ("all labels", "linear", "tl"), ("all labels", "finetune", "scratch"),
         ("label fraction", "linear", "ssl-simclr"), ("imbalance", "linear", "scratch")]
@@ -77,24 +112,36 @@ def test_conditions_split_by_scenario_level_and_protocol_and_skipped_rows_are_ig
     assert wins.set_index(["protocol", "arm"]).loc[("linear", "scratch"), "wins"] == 1
     assert list(wins["protocol"]) == ["linear", "linear", "linear", "finetune"]  # protocols kept together
     assert decision.situations(table) == ["all labels", "all labels", "10% of labels", "imbalance 10:1"]
-    assert decision.run_counts(decision.label_conditions(df))["runs"].tolist() == [13, 6, 6]
+    assert decision.run_counts(df)["runs"].tolist() == [13, 6, 6]
 
 
-def test_recommendations_count_from_the_table():
-    df = decision.label_conditions(pd.concat([_runs({"scratch": 0.6, "tl": 0.9}, noise=0.001),
-                                              _runs({"scratch": 0.6, "tl": 0.9}, noise=0.001, label_fraction=0.1)]))
-    table = decision.decision_table(df)
-    text = decision.recommendations(table, decision.compare_arms(df, "tl", ["scratch"]))
-    assert "Over 2 conditions" in text and "TL (supervised) 2" in text
-    assert "in 2 of them the winner's margin" in text
-    assert "beats scratch in 2 of 2" in text
+def test_recommendations_say_ahead_only_where_the_corrected_test_calls_it():
+    df, scores = _study(_runs({"scratch": 0.3, "tl": 1.6}), _runs({"scratch": 0.3, "tl": 1.6}, label_fraction=0.1),
+                        _runs({"scratch": 1.0, "tl": 1.01}, label_fraction=0.5))
+    table = _table(df, scores)
+    assert table["beyond_noise"].tolist() == [True, True, False]
+    text = decision.recommendations(table, decision.compare_arms(df, "tl", ["scratch"], resamples=B,
+                                                                 predictions=scores))
+    assert "Over 3 conditions" in text and "in 2 of 3 conditions (TL (supervised) 2)" in text
+    assert f"the other 1 are {stats.UNDECIDED}" in text
+    assert "called ahead of scratch in 2 of 3" in text
+    assert f"TL (supervised) ahead in 2, Scratch (random init) ahead in 0, {stats.UNDECIDED} in 1" in text
+
+
+def test_compare_arms_gives_intervals_corrected_p_and_verdicts():
+    df, scores = _study(_runs({"tl": 0.5, "ssl-simclr": 1.5, "ssl-byol": 0.52}))
+    out = decision.compare_arms(df, "tl", ["ssl-simclr", "ssl-byol"], resamples=B, predictions=scores)
+    assert out["other"].tolist() == ["ssl-simclr", "ssl-byol"]
+    assert out["p_adjusted"].tolist() == pytest.approx(stats.adjust(out["p"], "holm").tolist())
+    assert out["verdict"].tolist() == ["SSL SimCLR ahead", stats.UNDECIDED]
+    assert (out["ci_low"] <= out["difference"]).all() and (out["difference"] <= out["ci_high"]).all()
+    assert out["note"].tolist() == ["", ""]
 
 
 def test_summary_figure_and_condition_figure_draw(tmp_path):
-    df = decision.label_conditions(pd.concat([_runs({"scratch": 0.6, "tl": 0.7}),
-                                              _runs({"scratch": 0.6, "tl": 0.8}, label_fraction=0.1),
-                                              _runs({"scratch": 0.6, "tl": 0.75}, label_fraction=0.5)]))
-    table = decision.decision_table(df)
+    df, scores = _study(_runs({"scratch": 0.6, "tl": 1.0}), _runs({"scratch": 0.6, "tl": 1.4}, label_fraction=0.1),
+                        _runs({"scratch": 0.6, "tl": 1.2}, label_fraction=0.5))
+    table = _table(df, scores)
     gain = decision.gain_matrix(df, table)
     assert gain.loc[gain.index[0], "scratch"] == 0 and gain.shape == (3, 2)
     decision.plot_summary(df, table).savefig(tmp_path / "s.png")
@@ -108,24 +155,43 @@ def test_summary_figure_and_condition_figure_draw(tmp_path):
 
 
 def test_findings_state_the_tables_numbers_in_words():
-    df = decision.label_conditions(pd.concat([_runs({"scratch": 0.6, "tl": 0.75, "ssl-simclr": 0.7}),
-                                              _runs({"scratch": 0.8, "tl": 0.7}, seeds=2, protocol="finetune")]))
-    table = decision.decision_table(df)
+    df, scores = _study(_runs({"scratch": 0.3, "tl": 1.6, "ssl-simclr": 0.6}),
+                        _runs({"scratch": 1.0, "tl": 0.99}, protocol="finetune"))
+    table = _table(df, scores)
     text = decision.findings(table)
     lin = table[table["protocol"] == "linear"].iloc[0]
-    assert f"TL (supervised) leads with AUC {lin['auc']:.3f} ± {lin['auc_std']:.3f}" in text
-    assert f"{lin['margin']:.3f} ahead of SSL SimCLR (p = {lin['p']:.3f}, beyond seed noise)" in text
-    assert f"{lin['vs_scratch']:+.3f} over scratch (p < 0.001, beyond seed noise)" in text
-    assert "no pre-trained arm beats training from scratch" in text  # the fine-tuning condition
-    assert "no paired test: too few seeds for a test (2 < 3)" in text
+    assert (f"TL (supervised) leads with AUC {lin['auc']:.3f} ± {lin['auc_std']:.3f} "
+            f"(95 % CI {lin['ci_low']:.3f} to {lin['ci_high']:.3f})") in text
+    q = lin["p_adjusted"]
+    assert q < 0.05 and f"{lin['margin']:.3f} ahead of SSL SimCLR (corrected p " in text
+    assert f"(corrected p {'< 0.001' if q < 0.001 else f'= {q:.3f}'}, called)" in text
+    assert f"{lin['vs_scratch']:+.3f} over scratch (corrected p < 0.001, called)" in text
+    fine = table[table["protocol"] == "finetune"].iloc[0]
+    assert f"(corrected p = {fine['p_adjusted']:.3f}, {stats.UNDECIDED})" in text
+    assert "no pre-trained arm has a higher mean than training from scratch" in text
 
 
 def test_findings_name_a_tie_and_do_not_repeat_scratch_as_runner_up():
-    df = decision.label_conditions(pd.concat([_runs({"scratch": 0.5, "tl": 0.5}, noise=0.0),
-                                              _runs({"scratch": 0.6, "tl": 0.7}, protocol="finetune")]))
-    text = decision.findings(decision.decision_table(df))
-    assert "Scratch (random init) and TL (supervised) tie at AUC 0.500" in text
+    tie, tie_scores = _runs({"scratch": 0.5})
+    twin = tie.assign(arm="tl", pretrain_seed=tie["seed"].astype(float))
+    df, scores = _study((pd.concat([tie, twin]), tie_scores), _runs({"scratch": 0.6, "tl": 1.0}, protocol="finetune"))
+    text = decision.findings(_table(df, scores))
+    assert "Scratch (random init) and TL (supervised) tie at AUC" in text
     assert "ahead of Scratch (random init)" in text and "over scratch" not in text
+
+
+def test_tables_read_the_runs_predictions_from_the_store(real_data, one_thread):
+    from medlib.experiment import run_grid
+    from medlib.profiles import parameters
+    from medlib.study import adapt_configs
+
+    P = parameters(profile="smoke", max_train_images=32, linear_epochs=1, seeds=[0, 1])
+    runs = decision.label_conditions(run_grid(adapt_configs(P, "breastmnist", arms=["scratch"],
+                                                            protocols=["linear"]), progress=False))
+    assert runs["pretrain_seed"].isna().all() and runs["run"].str.len().eq(16).all()
+    row = decision.decision_table(runs, "balanced_acc", resamples=50).iloc[0]  # predictions from the run store
+    assert row["balanced_acc"] == pytest.approx(runs["balanced_acc"].mean())
+    assert row["ci_low"] <= row["balanced_acc"] <= row["ci_high"] and row["pretraining_in_ci"] is None
 
 
 def test_study_configs_do_not_count_the_head_to_head_twice():

@@ -26,8 +26,8 @@ def test_speed_summary_averages_per_arm_and_protocol():
 def test_adaptation_speed_reads_the_stored_history(real_data):
     from medlib.profiles import parameters
     from medlib.study import adapt_configs
-    P = parameters(profile="smoke", max_train_images=32, linear_epochs=3)
-    df = speed.adaptation_speed(adapt_configs(P, "breastmnist", arms=["scratch"], protocols=["linear"]))
+    P = parameters(profile="smoke", max_train_images=32, finetune_epochs=3)
+    df = speed.adaptation_speed(adapt_configs(P, "breastmnist", arms=["scratch"], protocols=["finetune"]))
     row = df.iloc[0]
     assert row["epochs"] == 3 and 1 <= row["epochs_to_95"] <= 3
     assert 0 < row["seconds_to_95"] <= row["seconds"] + 1e-9

@@ -1,0 +1,147 @@
+"""``python -m medlib compute``: stored runs as submitit jobs (local processes and in-process debug jobs)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from medlib import jobs, plan
+from medlib.cli import main
+from medlib.profiles import parameters
+from medlib.store import RunStore, load_torch
+from medlib.study import adapt_configs, pretrain_config
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _args(**given):
+    return types.SimpleNamespace(**({"only": ["03_head_to_head"], "executor": "local", "jobs": 2, "retries": 2,
+                                     "time": None, "partition": None, "gpus": None, "dry_run": False} | given))
+
+
+def test_chapter_grid_fills_a_fresh_store_with_two_local_jobs_and_a_rerun_submits_nothing(real_data, capsys):
+    P = parameters(profile="smoke", arms=["scratch", "ssl-simclr"], protocols=["linear"], linear_epochs=1,
+                   pretrain_max_images=64, max_train_images=32)
+    assert jobs.compute_command(P, _args()) == 0
+    first = capsys.readouterr().out
+    assert "pre-trainings: 0 stored, 1 to compute" in first and "adaptations: 0 stored, 2 to compute" in first
+    assert "2 done / 0 running / 0 queued / 0 failed" in first and "1 running / 0 queued" in first
+    store = RunStore()
+    assert {c.arm for c in plan.head_to_head(P) if store.get("adapt", c.to_dict())} == \
+        {"scratch", "ssl-simclr"}
+    logs = sorted((store.root / "jobs").iterdir())
+
+    assert jobs.compute_command(P, _args()) == 0
+    second = capsys.readouterr().out
+    assert "pre-trainings: 1 stored, 0 to compute" in second and "adaptations: 2 stored, 0 to compute" in second
+    assert sorted((store.root / "jobs").iterdir()) == logs  # nothing was submitted
+
+
+def _kill_after_first_checkpoint(run_dir: Path, jobs_dir: Path, seen: dict):
+    """Kill the local job's process (the child of submitit's controller) once its first checkpoint is written."""
+    deadline = time.time() + 300
+    while time.time() < deadline and not (run_dir / "checkpoint.pt").exists():
+        time.sleep(0.05)
+    time.sleep(0.2)  # the checkpoint is renamed into place whole; let the rename settle before reading
+    seen["history"] = load_torch(run_dir / "checkpoint.pt")["history"]
+    for controller in [p.name for p in jobs_dir.iterdir() if p.name.isdigit()]:
+        children = Path(f"/proc/{controller}/task/{controller}/children")
+        for pid in (children.read_text().split() if children.exists() else []):
+            os.kill(int(pid), signal.SIGKILL)
+            seen["killed"] = int(pid)
+
+
+def test_killed_local_job_is_retried_and_resumes_from_its_checkpoint(real_data, capsys):
+    P = parameters(profile="smoke", pretrain_epochs=4, pretrain_max_images=64, pretrain_batch_size=32)
+    cfg = pretrain_config(P, "ssl-simclr", "breastmnist")
+    store = RunStore()
+    seen = {}
+    killer = threading.Thread(target=_kill_after_first_checkpoint,
+                              args=(store.path("pretrain", cfg.to_dict()), store.root / "jobs", seen))
+    killer.start()
+    ex = jobs.executor("local", store.root / "jobs" / "%j", 1)
+    summary = jobs.compute([cfg], [], ex, 1, store, retries=1, threads=1, poll=0.2)
+    killer.join()
+    out = capsys.readouterr().out
+    assert "killed" in seen and "retrying pretrain ssl-simclr" in out, out
+    assert summary["done"] == 1 and summary["failed"] == 0
+    history = store.get("pretrain", cfg.to_dict())["history"]
+    assert len(history) == 4
+    assert history[:len(seen["history"])] == seen["history"]  # the epochs before the kill were not run again
+
+
+def test_failing_job_never_stops_the_others_and_its_adaptations_are_not_submitted(monkeypatch, capsys):
+    P = parameters(profile="smoke", arms=["scratch", "ssl-byol"], protocols=["linear"])
+    adaptations = adapt_configs(P, "breastmnist")
+    pretrains = [a.pretrain for a in adaptations if a.pretrain] + [pretrain_config(P, "tl", "breastmnist")]
+    calls = []
+
+    def fake_pretrained(cfg, store, progress):
+        calls.append(cfg.arm)
+        if cfg.arm == "ssl-byol":
+            raise RuntimeError("loss became nan")
+
+    monkeypatch.setattr(jobs, "pretrained", fake_pretrained)
+    monkeypatch.setattr(jobs, "run_adaptation", lambda cfg, store, progress: calls.append(cfg.arm))
+    store = RunStore()
+    ex = jobs.executor("debug", store.root / "jobs" / "%j", 1)
+    summary = jobs.compute(pretrains, adaptations, ex, 1, store, retries=1)
+    out = capsys.readouterr().out
+    assert calls == ["ssl-byol", "tl", "ssl-byol", "scratch"]  # tried twice; the others ran
+    assert summary["done"] == 2 and summary["failed"] == 2 and len(summary["failed_logs"]) == 1
+    assert "failed: pretrain ssl-byol" in out and "RuntimeError: loss became nan" in out
+    assert "not submitted: ssl-byol linear -> breastmnist" in out and "failed log: " in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--only", "03_head"], "unknown chapter '03_head'"),
+    (["--jobs", "0"], "jobs=0 is not allowed"),
+    (["--executor", "cloud"], "executor='cloud' is not allowed"),
+    (["--executor", "slurm"], "needs Slurm's sbatch on PATH"),
+    (["--retries", "-1"], "retries=-1 is not allowed"),
+])
+def test_bad_options_are_refused_in_one_line_before_anything_is_submitted(argv, message, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["compute", "--profile", "smoke", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (RunStore().root / "jobs").exists()
+
+
+def test_bad_slurm_environment_is_refused(capsys, monkeypatch):
+    monkeypatch.setenv("MEDLIB_SLURM_TIME", "2h")
+    assert main(["compute", "--profile", "smoke", "--executor", "slurm"]) == 2
+    assert "MEDLIB_SLURM_TIME='2h' is not allowed" in capsys.readouterr().err
+
+
+def test_dry_run_counts_each_chapters_runs_and_submits_nothing(capsys):
+    assert main(["compute", "--profile", "smoke", "--only", "03_head_to_head", "06_domain", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["03_head_to_head: 3 pre-trainings, 10 adaptations", "06_domain: 6 pre-trainings, 16 adaptations",
+                   "distinct runs: 9 pre-trainings, 22 adaptations"]
+    assert not RunStore().root.exists()
+
+
+def test_every_chapter_has_a_plan_and_the_grid_cells_build_their_runs_with_it():
+    names = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert list(plan.CHAPTERS) == names
+    for name, call in [("02_pretraining", "plan.pretrainings(P)"), ("03_head_to_head", "plan.head_to_head(P)"),
+                       ("04_scarcity", "plan.scarcity(P)"), ("04_scarcity", "plan.per_class(P)"),
+                       ("05_imbalance", "plan.imbalance(P)"), ("07_robustness", "plan.robustness(P)"),
+                       ("08_explainability", "plan.explainability(P)"), ("09_speed", "plan.head_to_head(P)")]:
+        cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
+        assert any(call in "".join(c["source"]) for c in cells if c["cell_type"] == "code"), (name, call)
+
+
+def test_the_compute_path_imports_no_notebook_stack():
+    code = ("import sys, medlib.cli, medlib.jobs, medlib.plan, medlib.experiment; "
+            "print([m for m in ('papermill', 'nbformat', 'IPython', 'jupyter_client') if m in sys.modules])")
+    run = subprocess.run([sys.executable, "-c", code], cwd=NOTEBOOKS.parent, capture_output=True, text=True)
+    assert run.stdout.strip() == "[]", run.stderr
