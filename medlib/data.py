@@ -225,7 +225,8 @@ def check_sources(sources, targets=()) -> tuple[tuple[str, ...], tuple[str, ...]
     targets = check_choices("targets", targets, FLAGS, allow_empty=True)
     multi = [f"{flag} is {INFO[flag]['task']}" for flag in sources if INFO[flag]["task"] not in SINGLE_LABEL_TASKS]
     if multi:
-        raise ParameterError(f"sources={list(sources)!r}: {', '.join(multi)}; a source pool needs single-label datasets")
+        raise ParameterError(f"sources={list(sources)!r}: {', '.join(multi)}; a source pool needs single-label "
+                             "datasets")
     return sources, targets
 
 

@@ -102,7 +102,8 @@ def run_chapter(name: str, profile: str, parameters: dict | None = None, output_
                                        parameters={**(parameters or {}), "profile": profile},
                                        kernel_name="python3", cwd=str(ROOT), progress_bar=False,
                                        log_output=False, execution_timeout=None,
-                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no kernel start-up chatter
+                                       # no kernel start-up chatter
+                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except PapermillExecutionError as err:
         tail = "\n".join(_ANSI.sub("", "\n".join(err.traceback)).splitlines()[-8:])
         raise ChapterFailed(name, err.ename, err.evalue, tail, executed) from None
