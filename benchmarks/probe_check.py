@@ -2,7 +2,7 @@
 
 Old probe (medlib before issue 17, kept only here): a linear layer trained with Adam at 1e-3 on the raw
 post-ReLU features, batch 128, no class weights, the learning rate x0.1 at 50 % and 75 % of the quick profile's
-``linear_epochs``, the epoch with the best val AUC kept. New probe: :func:`medlib.adapt.linear_probe`
+100 linear epochs (``OLD_EPOCHS``), the epoch with the best val AUC kept. New probe: :func:`medlib.adapt.linear_probe`
 (standardised features, L2 logistic regression by L-BFGS with balanced class weights, C chosen on val AUC).
 Encoders: a random ResNet-18 (the scratch arm) and the TL and SimCLR arms pre-trained on the quick profile's
 source pool and recipe for ``--pretrain-epochs`` epochs (1 keeps this under a few CPU minutes; the quick profile
@@ -31,6 +31,9 @@ from medlib.pretrain import features
 from medlib.profiles import parameters
 from medlib.store import RunStore
 from medlib.study import pretrain_config
+
+
+OLD_EPOCHS = 100  # the quick profile's linear-probe epochs before the probe fitted to convergence
 
 
 def old_probe(f_train, y_train, f_val, y_val, epochs, seed, device, lr=1e-3, batch_size=128):
@@ -84,7 +87,7 @@ def main():
     majority = int(np.bincount(splits["train"].labels.numpy()).argmax())
     print(f"target {target}: train {len(splits['train'])} (majority class {majority}), val {len(splits['val'])}, "
           f"test {len(splits['test'])}; device {device}, precision {precision(device)}; old probe "
-          f"{P.linear_epochs} epochs; pre-training {args.pretrain_epochs} epoch(s) on {P.pretrain_max_images} "
+          f"{OLD_EPOCHS} epochs; pre-training {args.pretrain_epochs} epoch(s) on {P.pretrain_max_images} "
           f"images of {'+'.join(pretrain_config(P, 'tl', target).sources)}")
     rows = []
     for arm in ("scratch", "tl", "ssl-simclr"):
@@ -94,7 +97,7 @@ def main():
         print(f"{arm}: mean feature {f['train'].mean().item():.3f}, mean per-feature s.d. "
               f"{f['train'].std(0).mean().item():.3f}")
         head, best_epoch = old_probe(f["train"], splits["train"].labels.to(device), f["val"],
-                                     splits["val"].labels, P.linear_epochs, args.seed, device)
+                                     splits["val"].labels, OLD_EPOCHS, args.seed, device)
         rows.append(row(arm, "old: Adam, raw", head, f, splits, majority, best_epoch=best_epoch))
         model = Classifier(encoder, 2).to(device)
         new = linear_probe(model, splits["train"], splits["val"], splits["test"], device)

@@ -9,6 +9,7 @@ import sys
 import threading
 
 from . import __version__
+from .validation import ParameterError
 
 
 def _pretrain_options(p: argparse.ArgumentParser) -> None:
@@ -46,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True)
     p.add_argument("--protocol", default="finetune", help="linear or finetune")
     p.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
-    p.add_argument("--epochs", type=int, help="default: the profile's linear_epochs or finetune_epochs")
+    p.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the profile's finetune_epochs); the "
+                   "linear probe fits to convergence and takes none")
     p.add_argument("--label-fraction", type=float)
     p.add_argument("--per-class", type=int)
     p.add_argument("--imbalance-ratio", type=float)
@@ -115,7 +117,10 @@ def _run(args) -> int:
         from .experiment import run_grid, summarize
         from .study import adapt_configs
 
-        epochs = {} if args.epochs is None else {"linear_epochs": args.epochs, "finetune_epochs": args.epochs}
+        if args.epochs is not None and args.protocol == "linear":
+            raise ParameterError(f"epochs={args.epochs} is not allowed with protocol='linear': the linear probe fits "
+                                 "to convergence; --epochs sets fine-tuning's epochs")
+        epochs = {} if args.epochs is None else {"finetune_epochs": args.epochs}
         P = parameters(**_knobs(args), arms=[args.arm], protocols=[args.protocol], seeds=args.seeds, **epochs)
         scenario = {k: v for k, v in (("label_fraction", args.label_fraction), ("per_class", args.per_class),
                                       ("imbalance_ratio", args.imbalance_ratio), ("minority", args.minority))
@@ -169,8 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DataError
     from .pretrain import NonFiniteLoss
     from .store import StoreError
-    from .validation import ParameterError
-
     failures = (DataError, NonFiniteLoss, StoreError)
     if args.command == "book":  # the runner needs the notebook stack, which the other commands do without
         from .runner import ChapterFailed

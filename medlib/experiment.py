@@ -36,9 +36,9 @@ class AdaptConfig:
     size: int = 28
     backbone: str = "resnet18"
     stem: str = "imagenet"
-    epochs: int = 20
-    lrs: tuple[float, ...] = (1e-3,)  # fine-tuning's learning rates; the best on val AUC is kept
-    batch_size: int = 128
+    epochs: int | None = 20  # fine-tuning only, like lrs and batch_size: the linear probe fits to convergence
+    lrs: tuple[float, ...] | None = (1e-3,)  # fine-tuning's learning rates; the best on val AUC is kept
+    batch_size: int | None = 128
     label_fraction: float | None = None
     per_class: int | None = None
     imbalance_ratio: float | None = None
@@ -55,9 +55,13 @@ class AdaptConfig:
         check_choice("backbone", self.backbone, BACKBONES)
         check_choice("stem", self.stem, STEMS)
         check_number("seed", self.seed, low=0, integer=True)
-        check_number("epochs", self.epochs, low=1, integer=True)
-        object.__setattr__(self, "lrs", check_numbers("lrs", self.lrs, low=0, low_open=True))
-        check_number("batch_size", self.batch_size, low=1, integer=True)
+        if self.protocol == "linear":  # one key per probe run, whatever fine-tuning settings were passed
+            for name in ("epochs", "lrs", "batch_size"):
+                object.__setattr__(self, name, None)
+        else:
+            check_number("epochs", self.epochs, low=1, integer=True)
+            object.__setattr__(self, "lrs", check_numbers("lrs", self.lrs, low=0, low_open=True))
+            check_number("batch_size", self.batch_size, low=1, integer=True)
         info = INFO[self.target]
         check_scenario(self.label_fraction, self.per_class, self.imbalance_ratio, self.minority,
                        self.max_train_images, len(info["label"]), info["task"] in SINGLE_LABEL_TASKS)

@@ -32,14 +32,14 @@ PROFILES = {
     "smoke": _COMMON | dict(
         targets=["breastmnist"], seeds=[0], source_flags=list(OFFLINE_FLAGS),
         pretrain_epochs=1, pretrain_max_images=256, pretrain_batch_size=64,
-        finetune_epochs=1, finetune_lrs=[1e-3], linear_epochs=5, max_train_images=128,
+        finetune_epochs=1, finetune_lrs=[1e-3], max_train_images=128,
         label_fractions=[0.1, 1.0], imbalance_ratios=[1, 10], severities=[1, 3],
         source_pools=[["pneumoniamnist"], ["retinamnist"]], n_images=4),
     # the real study on a 2-core CPU with the offline files
     "quick": _COMMON | dict(
         targets=list(OFFLINE_FLAGS), seeds=[0, 1, 2], source_flags=list(OFFLINE_FLAGS),
         pretrain_epochs=10, pretrain_max_images=2000, pretrain_batch_size=256,
-        finetune_epochs=10, finetune_lrs=[1e-4, 3e-4, 1e-3], linear_epochs=100, max_train_images=1000,
+        finetune_epochs=10, finetune_lrs=[1e-4, 3e-4, 1e-3], max_train_images=1000,
         label_fractions=[0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20], severities=[1, 3, 5],
         source_pools=[["pneumoniamnist"], ["retinamnist"], ["pneumoniamnist", "retinamnist"]], n_images=8),
     # paper scale on a GPU: MedMNIST's large sets as sources (downloads), 64 px, the small-input stem
@@ -48,7 +48,7 @@ PROFILES = {
         targets=["breastmnist", "pneumoniamnist", "retinamnist", "dermamnist", "bloodmnist", "organcmnist"],
         seeds=[0, 1, 2], source_flags=list(FULL_FLAGS),
         pretrain_epochs=100, pretrain_max_images=None, pretrain_batch_size=512,
-        finetune_epochs=100, finetune_lrs=[1e-4, 3e-4, 1e-3], linear_epochs=200, max_train_images=None,
+        finetune_epochs=100, finetune_lrs=[1e-4, 3e-4, 1e-3], max_train_images=None,
         label_fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20, 50],
         severities=[1, 2, 3, 4, 5],
         source_pools=[["pneumoniamnist"], ["retinamnist", "dermamnist"], ["octmnist", "pneumoniamnist"],
@@ -92,7 +92,6 @@ KNOBS = {
     "pretrain_per_seed": _flag,
     "finetune_epochs": partial(_int, low=1),
     "finetune_lrs": partial(check_numbers, low=0, low_open=True),
-    "linear_epochs": partial(_int, low=1),
     "max_train_images": partial(_optional, partial(_int, low=2)),
     "label_fractions": partial(check_numbers, low=0, high=1, low_open=True),
     "per_class": partial(_optional, partial(_int, low=1)),

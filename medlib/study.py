@@ -30,13 +30,12 @@ def adapt_configs(P: types.SimpleNamespace, target: str, arms=None, protocols=No
     configs = []
     for arm in arms or P.arms:
         for protocol in protocols or P.protocols:
-            epochs, lrs = ((P.linear_epochs, {}) if protocol == "linear"
-                           else (P.finetune_epochs, {"lrs": tuple(P.finetune_lrs)}))
+            tuning = {} if protocol == "linear" else {"epochs": P.finetune_epochs, "lrs": tuple(P.finetune_lrs)}
             for seed in seeds if seeds is not None else P.seeds:
                 pretrain = (pretrain_config(P, arm, target, sources, seed if P.pretrain_per_seed else 0)
                             if arm in PRETRAINED_ARMS else None)
                 stem = "imagenet" if arm == "imagenet" else P.stem
-                configs.append(AdaptConfig(arm, target, protocol, seed, P.size, P.backbone, stem, epochs,
-                                           max_train_images=P.max_train_images, pretrain=pretrain, **lrs,
+                configs.append(AdaptConfig(arm, target, protocol, seed, P.size, P.backbone, stem,
+                                           max_train_images=P.max_train_images, pretrain=pretrain, **tuning,
                                            **scenario))
     return configs

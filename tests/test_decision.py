@@ -185,7 +185,7 @@ def test_tables_read_the_runs_predictions_from_the_store(real_data, one_thread):
     from medlib.profiles import parameters
     from medlib.study import adapt_configs
 
-    P = parameters(profile="smoke", max_train_images=32, linear_epochs=1, seeds=[0, 1])
+    P = parameters(profile="smoke", max_train_images=32, seeds=[0, 1])
     runs = decision.label_conditions(run_grid(adapt_configs(P, "breastmnist", arms=["scratch"],
                                                             protocols=["linear"]), progress=False))
     assert runs["pretrain_seed"].isna().all() and runs["run"].str.len().eq(16).all()

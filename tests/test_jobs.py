@@ -27,7 +27,7 @@ def _args(**given):
 
 
 def test_chapter_grid_fills_a_fresh_store_with_two_local_jobs_and_a_rerun_submits_nothing(real_data, capsys):
-    P = parameters(profile="smoke", arms=["scratch", "ssl-simclr"], protocols=["linear"], linear_epochs=1,
+    P = parameters(profile="smoke", arms=["scratch", "ssl-simclr"], protocols=["linear"],
                    pretrain_max_images=64, max_train_images=32)
     assert jobs.compute_command(P, _args()) == 0
     first = capsys.readouterr().out
