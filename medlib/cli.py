@@ -1,12 +1,14 @@
-"""Command line: ``python -m medlib {pretrain,finetune,runs,compute,book,bench} --help``."""
+"""Command line: ``python -m medlib {pretrain,finetune,runs,compute,chapter,book,bench} --help``."""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from . import __version__
 from .validation import ParameterError
@@ -73,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, help="GPUs per Slurm job (default MEDLIB_SLURM_GPUS or 1)")
     p.add_argument("--dry-run", action="store_true", help="print the job count per chapter; submit nothing")
 
+    p = sub.add_parser("chapter", help="execute one chapter template with parameters of your own into a folder")
+    p.add_argument("name", help="a chapter, e.g. 04_scarcity")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a parameter of the chapter's parameters cell; VALUE is read as a Python literal if it is "
+                   "one, e.g. -p seeds '[0, 1, 2]', else as text")
+    p.add_argument("--profile", help="smoke, quick, gpu or full (default MEDLIB_PROFILE or smoke)")
+    p.add_argument("--out", default=".", help="folder the executed notebook is written to (default: here)")
+
     p = sub.add_parser("book", help="execute every chapter with papermill into book/results/ and build the HTML")
     p.add_argument("--profile", required=True, help="smoke, quick or full")
     p.add_argument("--only", nargs="+", help="chapter names, e.g. 04_scarcity")
@@ -100,6 +110,14 @@ def _knobs(args) -> dict:
     if getattr(args, "max_train_images", None) is not None:
         knobs["max_train_images"] = args.max_train_images
     return knobs
+
+
+def _literal_or_text(value: str):
+    """A ``-p`` value as papermill reads one: a Python literal (number, list, True, None) where it is one, else text."""
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
 
 
 def _run(args) -> int:
@@ -147,6 +165,13 @@ def _run(args) -> int:
         from .jobs import compute_command
 
         return compute_command(parameters(profile=args.profile), args)
+    elif args.command == "chapter":
+        from .runner import chapters, run_chapter
+
+        if args.name not in chapters():
+            raise ParameterError(f"unknown chapter {args.name!r}; choose from: {', '.join(chapters())}")
+        given = {name: _literal_or_text(value) for name, value in args.parameter}
+        print(run_chapter(args.name, parameters(profile=args.profile).profile, given, output_dir=Path(args.out)))
     elif args.command == "book":
         from .runner import run_book
 
@@ -175,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     from .pretrain import NonFiniteLoss
     from .store import StoreError
     failures = (DataError, NonFiniteLoss, StoreError)
-    if args.command == "book":  # the runner needs the notebook stack, which the other commands do without
+    if args.command in ("chapter", "book"):  # the runner needs the notebook stack, which the others do without
         from .runner import ChapterFailed
 
         failures += (ChapterFailed,)
@@ -189,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except failures as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2 if getattr(e, "ename", None) == "ParameterError" else 1  # a refusal inside a chapter
     except CalledProcessError as e:
         print(f"error: {' '.join(map(str, e.cmd))} failed with exit code {e.returncode}", file=sys.stderr)
         return 1

@@ -23,13 +23,13 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from medlib.data import data_root
+from medlib.profiles import PROFILES
 from medlib.store import RunStore, atomic_write, runs_root
-from medlib.validation import ParameterError
+from medlib.validation import ParameterError, check_choice
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 RESULTS = ROOT / "book" / "results"
-PROFILES = ("smoke", "quick", "full")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -52,11 +52,6 @@ class ChapterFailed(RuntimeError):
 def chapters(notebooks_dir: Path = NOTEBOOKS) -> list[str]:
     """Names of the chapter templates ``NN_*.ipynb`` in book order, without the suffix."""
     return sorted(p.stem for p in Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
-
-
-def _check_profile(profile: str) -> None:
-    if profile not in PROFILES:
-        raise ParameterError(f"profile={profile!r} is not allowed; choose one of: {', '.join(PROFILES)}")
 
 
 @contextlib.contextmanager
@@ -85,7 +80,7 @@ def run_chapter(name: str, profile: str, parameters: dict | None = None, output_
     ``MEDLIB_PROFILE`` set, and ``MEDLIB_RUNS`` and ``MEDLIB_DATA`` made absolute against the working directory, so
     that relative paths mean what they mean to the CLI. Returns the executed notebook's path.
     """
-    _check_profile(profile)
+    check_choice("profile", profile, PROFILES)
     template = Path(notebooks_dir) / f"{name}.ipynb"
     declared = papermill.inspect_notebook(str(template))
     unknown = sorted(set(parameters or {}) - set(declared))
@@ -131,7 +126,7 @@ def run_book(profile: str, only: list[str] | None = None, build: bool = True, ou
     Prints one line per chapter with its wall time and stops at the first failing chapter
     (:class:`ChapterFailed`). Returns the HTML index, or ``output_dir`` when ``build`` is false.
     """
-    _check_profile(profile)
+    check_choice("profile", profile, PROFILES)
     RunStore().check_writable()  # before the first chapter, not inside it
     names = chapters(notebooks_dir)
     if only:

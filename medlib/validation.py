@@ -9,6 +9,10 @@ from collections.abc import Iterable, Sequence
 class ParameterError(ValueError):
     """A parameter has a value that is not allowed; the message names it, the value and what is allowed."""
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it in a notebook (and papermill in its error): the one line, not a traceback."""
+        return [f"ParameterError: {self}"]
+
 
 def _one_of(value, allowed: tuple) -> bool:
     """``value`` equals an allowed value of the same type: ``64.0`` or ``True`` is not the size ``64`` or ``1``."""

@@ -152,6 +152,12 @@ CLI_CASES = {
                                                                       "single-label target"),
     "label fraction and per class": (BASE + ["--label-fraction", "0.5", "--per-class", "3"],
                                      "give label_fraction or per_class, not both"),
+    "epochs for the linear probe": (BASE + ["--protocol", "linear", "--epochs", "5"],
+                                    "epochs=5 is not allowed with protocol='linear': the linear probe fits to "
+                                    "convergence"),
+    "unknown chapter": (["chapter", "04_scarcit"], "unknown chapter '04_scarcit'; choose from: 01_data, "),
+    "unknown chapter parameter": (["chapter", "04_scarcity", "-p", "targt", "breastmnist"],
+                                  "04_scarcity has no parameter targt; allowed: profile, target, "),
 }
 
 
@@ -219,6 +225,21 @@ def test_a_run_store_that_cannot_hold_runs_is_one_line(where, command, tmp_path,
         return
     assert code == 1 and f"the run store {root} is a file" in one_line(err) if where == "a file" else \
         code == 1 and f"the run store cannot write to {root / 'pretrain'}" in one_line(err)
+
+
+def test_a_bad_value_in_a_chapter_is_one_line_there_and_in_the_notebook(tmp_path, capsys, private_store):
+    """``python -m medlib chapter`` with a value the chapter refuses: exit 2 and one line, and the executed notebook
+    (named in it) shows the refusal as one line too, which is what plain papermill prints (no cell traceback)."""
+    code, err = cli(["chapter", "04_scarcity", "-p", "target", "mnist", "--out", str(tmp_path / "mine")], capsys)
+    line = one_line(err)
+    assert code == 2 and "chapter 04_scarcity failed: ParameterError: target='mnist' is not allowed" in line
+    assert not (tmp_path / "mine").exists() and not private_store.exists()
+    executed = Path(re.search(r"executed notebook: (\S+\.ipynb)", line).group(1))
+    errors = [o for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", [])
+              if o["output_type"] == "error"]
+    assert [o["traceback"] for o in errors] == [["ParameterError: target='mnist' is not allowed; choose one of: "
+                                                 + ", ".join(data.FLAGS)]]
+    shutil.rmtree(executed.parent)
 
 
 @pytest.mark.parametrize("argv,message", [
