@@ -334,6 +334,50 @@ def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPH
     return "\n".join(lines)
 
 
+def answer_table(runs: pd.DataFrame, metric: str = "auc", resamples: int = stats.RESAMPLES,
+                 seed: int = 0, predictions=None) -> pd.DataFrame:
+    """The book's answer at a glance: per target and protocol (all labels), each arm's mean test ``metric`` with
+    its 95 % interval ("0.86 (0.80-0.91)", from :func:`medlib.stats.intervals`), arms in the book's order."""
+    conditions = label_conditions(_done(runs))
+    conditions = conditions[conditions["scenario"] == "all labels"]
+    reps = replicates(conditions, metric, predictions, resamples, seed)
+    ci = stats.intervals(reps, CONDITION)
+    ci["cell"] = [f"{m:.2f} ({a:.2f}-{b:.2f})" for m, a, b in zip(ci["mean"], ci["ci_low"], ci["ci_high"])]
+    ci["protocol"] = ci["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p))
+    out = ci.pivot(index=["target", "protocol"], columns="arm", values="cell")
+    out = out[in_arm_order(out.columns)].rename(columns=_short)
+    out.columns.name = f"test {METRIC_LABELS.get(metric, metric)}, mean (95 % CI)"
+    return out.reindex(pd.MultiIndex.from_frame(ci[["target", "protocol"]].drop_duplicates()))
+
+
+def answer(table: pd.DataFrame, comparisons: pd.DataFrame, profile: str, metric: str = "auc") -> str:
+    """Three sentences that answer the book's question from corrected results only: how many leads the evidence
+    calls, what TL against each self-supervised arm comes to, and how much weight the execution can bear."""
+    def each(counts: pd.Series) -> str:
+        parts = [f"{arm_label(a)} in {n}" for a, n in counts.items()]
+        return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+
+    called = _called(table["beyond_noise"])
+    leads = (f"the evidence calls the leader's margin in {int(called.sum())} of them "
+             f"({each(table.loc[called, 'winner'].value_counts())})" if called.any()
+             else "the evidence calls the leader's margin in none of them")
+    first = (f"Over {len(table)} conditions (target x protocol, all labels), the highest mean test "
+             f"{METRIC_LABELS.get(metric, metric)} came from {each(table['winner'].value_counts())}; after a Holm "
+             f"correction {leads}.")
+    parts = []
+    for other, part in comparisons.groupby("other", sort=False) if len(comparisons) else []:
+        sure = _called(part["beyond_noise"])
+        ahead, behind = int((sure & (part["difference"] > 0)).sum()), int((sure & (part["difference"] < 0)).sum())
+        parts.append(f"ahead of {_short(other)} in {ahead}, behind in {behind} and not decided in "
+                     f"{len(part) - ahead - behind} of {len(part)}")
+    second = f"TL is {'; '.join(parts)}." if parts else "TL or the self-supervised arms did not run."
+    single = bool((table["pretraining_in_ci"] == False).any())  # noqa: E712 (None: no pre-trained arm)
+    third = (f"This is the {profile} execution" + (
+        ", with one pre-training per arm, so its intervals leave out pre-training variance and a call may not "
+        "survive another pre-training." if single else ", with one pre-training per seed in every interval."))
+    return " ".join([first, second, third])
+
+
 # ------------------------------------------------------------------------------------------ figures
 
 

@@ -205,3 +205,34 @@ def test_study_configs_do_not_count_the_head_to_head_twice():
     assert any(c.label_fraction == 0.1 for c in decision.study_configs(P))
     other = parameters(profile="smoke", targets=["pneumoniamnist"], target="breastmnist", label_fractions=[1.0])
     assert any(c.label_fraction == 1.0 for c in decision.study_configs(other))
+
+
+def test_the_answer_table_gives_each_arm_its_mean_and_interval_under_all_labels_only():
+    df, scores = _study(_runs({"scratch": 0.3, "tl": 1.0, "ssl-simclr": 1.4}),
+                        _runs({"scratch": 0.3, "tl": 1.0, "ssl-simclr": 1.4}, protocol="finetune", rng_seed=1),
+                        _runs({"scratch": 0.3, "tl": 1.0}, label_fraction=0.1, rng_seed=2))
+    out = decision.answer_table(df, resamples=B, predictions=scores)
+    ci = stats.intervals(decision.replicates(df[df["scenario"] == "all labels"], predictions=scores, resamples=B),
+                         decision.CONDITION)
+    assert list(out.columns) == ["Scratch", "TL", "SSL SimCLR"] and len(out) == 2  # no label-fraction row
+    assert out.index.get_level_values("protocol").tolist() == ["Linear probe", "Fine-tuning"]
+    first = ci[(ci["protocol"] == "linear") & (ci["arm"] == "tl")].iloc[0]
+    assert out.iloc[0]["TL"] == f"{first['mean']:.2f} ({first['ci_low']:.2f}-{first['ci_high']:.2f})"
+
+
+def test_the_answer_counts_only_corrected_calls_and_says_when_pretraining_variance_is_left_out():
+    df, scores = _study(_runs({"tl": 0.3, "ssl-simclr": 1.6}),
+                        _runs({"tl": 1.0, "ssl-simclr": 1.01}, protocol="finetune"))
+    table = _table(df, scores)
+    comparisons = decision.compare_arms(df, "tl", ["ssl-simclr"], resamples=B, predictions=scores)
+    text = decision.answer(table, comparisons, "quick")
+    assert table["beyond_noise"].tolist() == [True, False]
+    assert table["winner"].iloc[0] == "ssl-simclr"
+    assert ("after a Holm correction the evidence calls the leader's margin in 1 of them (SSL SimCLR in 1)."
+            in text)
+    assert "TL is ahead of SSL SimCLR in 0, behind in 1 and not decided in 1 of 2." in text
+    assert text.endswith("with one pre-training per seed in every interval.")
+    single, scores1 = _study(_runs({"tl": 0.3, "ssl-simclr": 1.6}, pretrainings=1))
+    text = decision.answer(_table(single, scores1), decision.compare_arms(single, "tl", [], resamples=B,
+                                                                          predictions=scores1), "quick")
+    assert "TL or the self-supervised arms did not run" in text and "leave out pre-training variance" in text
