@@ -56,7 +56,8 @@ def imagenet_weights_problem(name: str = "resnet18") -> str | None:
     weights = getattr(torchvision.models, _WEIGHTS[name]).IMAGENET1K_V1
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if offline() and not cached.exists():
-        return f"torchvision's {name} ImageNet weights are not in {cached.parent} and MEDLIB_OFFLINE=1 forbids a download"
+        return (f"torchvision's {name} ImageNet weights are not in torch's hub cache and MEDLIB_OFFLINE=1 forbids a "
+                "download")
     try:
         weights.get_state_dict(progress=False)
     except Exception as e:
