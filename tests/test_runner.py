@@ -178,3 +178,15 @@ def test_no_table_cell_of_a_chapter_is_cut_short(path):
             if "text/html" in o.get("data", {})]
     assert html and not [cell for h in html for cell in re.findall(r"<td>[^<]*</td>", "".join(h)) if
                          cell.endswith("...</td>")]
+
+
+MACHINE_PATH = re.compile(r"(/root/|/tmp/|/work/|/home/)")
+
+
+def test_an_executed_chapter_shows_no_machine_path(real_data, tmp_path):
+    """Chapter 1 names the data root, the files and the source pools: a reader sees none of this machine's paths
+    (the skip note of an offline imagenet arm is held to the same by test_reliability's imagenet test)."""
+    out = run_chapter("01_data", "smoke", output_dir=tmp_path)
+    shown = [json.dumps(o) for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
+             for o in c.outputs]
+    assert shown and not [m.group(0) for s in shown for m in [MACHINE_PATH.search(s)] if m]
