@@ -145,3 +145,29 @@ def test_the_compute_path_imports_no_notebook_stack():
             "print([m for m in ('papermill', 'nbformat', 'IPython', 'jupyter_client') if m in sys.modules])")
     run = subprocess.run([sys.executable, "-c", code], cwd=NOTEBOOKS.parent, capture_output=True, text=True)
     assert run.stdout.strip() == "[]", run.stderr
+
+
+def test_robustness_and_explainability_are_computed_as_a_third_wave_and_read_without_weights(real_data, capsys):
+    from medlib import corruptions, explain
+    from medlib.experiment import run_grid
+    P = parameters(profile="smoke", arms=["scratch", "ssl-simclr"], protocols=["linear"], linear_epochs=1,
+                   pretrain_max_images=64, max_train_images=32, severities=[1], n_images=2)
+    only = ["07_robustness", "08_explainability"]
+    assert jobs.compute_command(P, _args(only=only, executor="debug", jobs=1)) == 0
+    out = capsys.readouterr().out
+    assert "adaptations: 0 stored, 2 to compute" in out and "evaluations: 0 stored, 4 to compute" in out, out
+    store = RunStore()
+    assert len(store.runs("robustness")) == 2 and len(store.runs("explain")) == 2
+    for weights in store.root.rglob("*.pt"):
+        weights.unlink()
+
+    robustness, explanations = plan.robustness(P), plan.explainability(P)
+    assert len(run_grid([e.adapt for e in robustness], progress=False)) == 2
+    scores = corruptions.robustness_grid(robustness)
+    assert len(scores) == 2 * (1 + len(corruptions.FAMILIES))
+    panel = explain.gradcam_panel(explanations)
+    assert [m.shape for m in panel["maps"].values()] == [(2, P.size, P.size)] * 2 and len(panel["images"]) == 2
+    embeddings, silhouettes, classes = explain.embedding_panel(explanations)
+    assert set(silhouettes) == {("scratch", "linear"), ("ssl-simclr", "linear")} and classes
+    assert jobs.compute_command(P, _args(only=only, executor="debug", jobs=1)) == 0
+    assert "evaluations: 4 stored, 0 to compute" in capsys.readouterr().out
