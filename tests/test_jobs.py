@@ -134,7 +134,8 @@ def test_every_chapter_has_a_plan_and_the_grid_cells_build_their_runs_with_it():
     assert list(plan.CHAPTERS) == names
     for name, call in [("02_pretraining", "plan.pretrainings(P)"), ("03_head_to_head", "plan.head_to_head(P)"),
                        ("04_scarcity", "plan.scarcity(P)"), ("04_scarcity", "plan.per_class(P)"),
-                       ("05_imbalance", "plan.imbalance(P)"), ("07_robustness", "plan.robustness(P)"),
+                       ("05_imbalance", "plan.imbalance(P)"), ("06_domain", "plan.domain(P)"),
+                       ("07_robustness", "plan.robustness(P)"),
                        ("08_explainability", "plan.explainability(P)"), ("09_speed", "plan.head_to_head(P)")]:
         cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
         assert any(call in "".join(c["source"]) for c in cells if c["cell_type"] == "code"), (name, call)
