@@ -127,3 +127,10 @@ def test_findings_rank_arms_by_their_drop_at_the_strongest_severity():
                          "severity 1": [-0.01, -0.02], "severity 5": [-0.10, -0.04]})
     text = corruptions.findings(drop, "auc")
     assert "severity 5: SSL BYOL -0.040, TL (supervised) -0.100 AUC" in text
+
+
+def test_robustness_key_is_the_one_stored_runs_were_keyed_by(real_data):
+    rc = _robustness_config()
+    before = {"adapt": rc.adapt.to_dict(), "seed": 0, "severities": [1, 5],  # robustness(cfg, ...) before 82166e0
+              "families": {"gaussian_noise": [corruptions.parameter("gaussian_noise", s) for s in range(1, 6)]}}
+    assert rc.to_dict() == before

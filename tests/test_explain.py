@@ -97,7 +97,8 @@ def test_explanation_is_a_stored_run_read_back_identically_without_the_models_we
     name = arm_label("scratch")
     assert panel["images"].dtype == torch.uint8 and panel["maps"][name].shape == (3, 28, 28)
     xy, labels, score = embeddings[("scratch", "linear")]
-    assert xy.shape == (40, 2) and len(labels) == 40 and np.isfinite(score) and classes == ("malignant", "normal, benign")
+    assert xy.shape == (40, 2) and len(labels) == 40 and np.isfinite(score)
+    assert classes == ("malignant", "normal, benign")
     store = RunStore()
     weights = list(store.root.rglob("*.pt"))
     assert weights

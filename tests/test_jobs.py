@@ -172,3 +172,29 @@ def test_robustness_and_explainability_are_computed_as_a_third_wave_and_read_wit
     assert set(silhouettes) == {("scratch", "linear"), ("ssl-simclr", "linear")} and classes
     assert jobs.compute_command(P, _args(only=only, executor="debug", jobs=1)) == 0
     assert "evaluations: 4 stored, 0 to compute" in capsys.readouterr().out
+
+
+def test_an_evaluation_whose_adaptation_failed_is_not_submitted(monkeypatch, capsys):
+    from dataclasses import replace
+
+    from medlib.corruptions import RobustnessConfig
+    P = parameters(profile="smoke", arms=["scratch"], protocols=["linear", "finetune"])
+    adaptations = [replace(c, keep_model=True) for c in adapt_configs(P, "breastmnist")]
+    evaluations = [RobustnessConfig(c) for c in adaptations]
+    calls = []
+
+    def fake_adaptation(cfg, store, progress):
+        calls.append(cfg.protocol)
+        if cfg.protocol == "finetune":
+            raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(jobs, "run_adaptation", fake_adaptation)
+    monkeypatch.setattr(jobs, "robustness",
+                        lambda cfg, store, progress: calls.append(f"robustness {cfg.adapt.protocol}"))
+    store = RunStore()
+    summary = jobs.compute([], adaptations, jobs.executor("debug", store.root / "jobs" / "%j", 1), 1, store,
+                           retries=0, evaluations=evaluations)
+    out = capsys.readouterr().out
+    assert calls == ["linear", "finetune", "robustness linear"]
+    assert summary["done"] == 2 and summary["failed"] == 2
+    assert "not submitted: robustness of scratch finetune -> breastmnist seed 0 (its adapt run failed)" in out
