@@ -77,18 +77,22 @@ def test_killed_local_job_is_retried_and_resumes_from_its_checkpoint(real_data, 
     assert history[:len(seen["history"])] == seen["history"]  # the epochs before the kill were not run again
 
 
+def _fake(calls: list, name, error: str | None = None, fails=lambda cfg: False):
+    """A stand-in for a run's computation: records ``name(cfg)`` in ``calls``, raises ``error`` where ``fails``."""
+    def run(cfg, store, progress):
+        calls.append(name(cfg))
+        if fails(cfg):
+            raise RuntimeError(error)
+    return run
+
+
 def test_failing_job_never_stops_the_others_and_its_adaptations_are_not_submitted(monkeypatch, capsys):
     P = parameters(profile="smoke", arms=["scratch", "ssl-byol"], protocols=["linear"])
     adaptations = adapt_configs(P, "breastmnist")
     pretrains = [a.pretrain for a in adaptations if a.pretrain] + [pretrain_config(P, "tl", "breastmnist")]
     calls = []
-
-    def fake_pretrained(cfg, store, progress):
-        calls.append(cfg.arm)
-        if cfg.arm == "ssl-byol":
-            raise RuntimeError("loss became nan")
-
-    monkeypatch.setattr(jobs, "pretrained", fake_pretrained)
+    monkeypatch.setattr(jobs, "pretrained", _fake(calls, lambda c: c.arm, "loss became nan",
+                                                  lambda c: c.arm == "ssl-byol"))
     monkeypatch.setattr(jobs, "run_adaptation", lambda cfg, store, progress: calls.append(cfg.arm))
     store = RunStore()
     ex = jobs.executor("debug", store.root / "jobs" / "%j", 1)
@@ -182,15 +186,9 @@ def test_an_evaluation_whose_adaptation_failed_is_not_submitted(monkeypatch, cap
     adaptations = [replace(c, keep_model=True) for c in adapt_configs(P, "breastmnist")]
     evaluations = [RobustnessConfig(c) for c in adaptations]
     calls = []
-
-    def fake_adaptation(cfg, store, progress):
-        calls.append(cfg.protocol)
-        if cfg.protocol == "finetune":
-            raise RuntimeError("out of memory")
-
-    monkeypatch.setattr(jobs, "run_adaptation", fake_adaptation)
-    monkeypatch.setattr(jobs, "robustness",
-                        lambda cfg, store, progress: calls.append(f"robustness {cfg.adapt.protocol}"))
+    monkeypatch.setattr(jobs, "run_adaptation", _fake(calls, lambda c: c.protocol, "out of memory",
+                                                      lambda c: c.protocol == "finetune"))
+    monkeypatch.setattr(jobs, "robustness", _fake(calls, lambda c: f"robustness {c.adapt.protocol}"))
     store = RunStore()
     summary = jobs.compute([], adaptations, jobs.executor("debug", store.root / "jobs" / "%j", 1), 1, store,
                            retries=0, evaluations=evaluations)
