@@ -13,6 +13,9 @@ The layer: Grad-CAM is usually taken at the last block, ``encoder.layer4``. At 2
 stem that block's map is 1 x 1, which localises nothing (the scaled map is constant), so
 :func:`cam_layer` takes the deepest block whose map has at least ``min_cells`` x ``min_cells`` cells and
 the chapter states which one it used.
+
+What the chapter shows of each model (the maps, the embedding) is a stored run of its own (:class:`ExplainConfig`,
+kind ``explain``), so the chapter reads it without the model's weights.
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ def _computation(cfg):
             "explain": explanation}[kind(cfg)]
 
 
+_NEEDS = {"pretrain": "pre-training", "adapt": "adaptation"}
+
+
 def _needs(cfg):
     """The run ``cfg`` is computed from: an adaptation's pre-training, an evaluation's adaptation (else None)."""
     return cfg.pretrain if isinstance(cfg, AdaptConfig) else None if isinstance(cfg, PretrainConfig) else cfg.adapt
@@ -48,13 +51,13 @@ def _needs(cfg):
 
 def describe(cfg) -> str:
     """A short name of a run for progress lines."""
-    if not isinstance(cfg, (AdaptConfig, PretrainConfig)):
-        return f"{cfg.kind} of {describe(cfg.adapt)}"
     if isinstance(cfg, AdaptConfig):
         scenario = ", ".join(f"{k} {getattr(cfg, k)}" for k in ("label_fraction", "per_class", "imbalance_ratio")
                              if getattr(cfg, k) is not None)
         return f"{cfg.arm} {cfg.protocol} -> {cfg.target} seed {cfg.seed}" + (f" ({scenario})" if scenario else "")
-    return f"pretrain {cfg.arm} on {'+'.join(cfg.sources)} seed {cfg.seed}"
+    if isinstance(cfg, PretrainConfig):
+        return f"pretrain {cfg.arm} on {'+'.join(cfg.sources)} seed {cfg.seed}"
+    return f"{cfg.kind} of {describe(cfg.adapt)}"
 
 
 class Run(submitit.helpers.Checkpointable):
@@ -117,7 +120,7 @@ def compute(pretrains, adaptations, ex: submitit.Executor, jobs: int, store: Run
         summary["stored"] += len(configs) - len(todo)
         blocked = [c for c in todo if _needs(c) in lost]
         for c in blocked:
-            say(f"not submitted: {describe(c)} (its {kind(_needs(c))} run failed)")
+            say(f"not submitted: {describe(c)} (its {_NEEDS[kind(_needs(c))]} failed)")
         todo = [c for c in todo if c not in blocked]
         say(f"{wave}: {len(configs) - len(todo) - len(blocked)} stored, {len(todo)} to compute")
         failed = _wave(todo, ex, jobs, store, retries, threads, poll, say)

@@ -195,4 +195,4 @@ def test_an_evaluation_whose_adaptation_failed_is_not_submitted(monkeypatch, cap
     out = capsys.readouterr().out
     assert calls == ["linear", "finetune", "robustness linear"]
     assert summary["done"] == 2 and summary["failed"] == 2
-    assert "not submitted: robustness of scratch finetune -> breastmnist seed 0 (its adapt run failed)" in out
+    assert "not submitted: robustness of scratch finetune -> breastmnist seed 0 (its adaptation failed)" in out
