@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -166,48 +167,67 @@ def families_table(size: int = 28) -> pd.DataFrame:
                          for name, fam in FAMILIES.items()])
 
 
-def robustness(cfg: AdaptConfig, families=tuple(FAMILIES), severities=(1, 3, 5), seed: int = 0,
-               store: RunStore | None = None) -> list[dict]:
-    """Test metrics of the adapted model of ``cfg`` (``keep_model=True``) on the clean test split
-    (``family="clean"``, severity 0) and on each family at each severity; stored in the run store.
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """The corruption scores of one adapted model (``keep_model=True``): its test split clean and under each
+    family at each severity, the noise drawn with ``seed``. A stored run of its own (kind ``robustness``)."""
 
-    The clean row reproduces the run's own test metrics (the same scoring code as training).
-    """
-    if not cfg.keep_model:
-        raise ParameterError("robustness needs a config with keep_model=True")
-    families = check_choices("families", list(families), FAMILIES)
-    for s in severities:
-        check_number("severities", s, low=1, high=5, integer=True)
+    adapt: AdaptConfig
+    families: tuple[str, ...] = tuple(FAMILIES)
+    severities: tuple[int, ...] = (1, 3, 5)
+    seed: int = 0
+    kind: ClassVar[str] = "robustness"
+
+    def __post_init__(self):
+        if not self.adapt.keep_model:
+            raise ParameterError("robustness needs a config with keep_model=True")
+        object.__setattr__(self, "families", tuple(check_choices("families", list(self.families), FAMILIES)))
+        for s in self.severities:
+            check_number("severities", s, low=1, high=5, integer=True)
+        object.__setattr__(self, "severities", tuple(sorted(set(self.severities))))
+        check_number("seed", self.seed, low=0, integer=True)
+
+    def to_dict(self) -> dict:
+        """The run's key: the adaptation's config, the seed, the severities and each family's parameters."""
+        return {"adapt": self.adapt.to_dict(), "seed": self.seed, "severities": list(self.severities),
+                "families": {f: [parameter(f, s, self.adapt.size) for s in SEVERITIES] for f in self.families}}
+
+
+def robustness(rc: RobustnessConfig, store: RunStore | None = None, progress: bool = False) -> dict:
+    """The stored corruption scores of ``rc`` (computed first from the adapted model if missing): ``rows``, the
+    test metrics on the clean split (``family="clean"``, severity 0) and on each family at each severity.
+
+    The clean row reproduces the run's own test metrics (the same scoring code as training). Once stored, the
+    scores are read without the model's weights."""
     store = store or RunStore()
-    key = {"adapt": cfg.to_dict(), "seed": seed, "severities": sorted(set(severities)),
-           "families": {f: [parameter(f, s, cfg.size) for s in SEVERITIES] for f in families}}
+    cfg = rc.adapt
 
     def compute(run_dir):
         model = load_model(cfg, store).to(default_device())
         test = load(cfg.target, "test", cfg.size)
         y_true, minority = test.labels.numpy(), minority_class(cfg)
         rows = []
-        for family, severity in [("clean", 0)] + [(f, s) for f in families for s in sorted(set(severities))]:
-            images = test.images if severity == 0 else corrupt(test.images, family, severity, seed)
+        for family, severity in [("clean", 0)] + [(f, s) for f in rc.families for s in rc.severities]:
+            images = test.images if severity == 0 else corrupt(test.images, family, severity, rc.seed)
             scores = probabilities(model, images, test.task)
             rows.append({"family": family, "severity": severity}
                         | evaluate(y_true, scores, test.task, minority))
         return {"rows": rows}
 
-    result = store.cached("robustness", key, compute)
-    fields = {k: getattr(cfg, k) for k in ("arm", "target", "protocol", "seed")}
-    return [fields | row for row in result["rows"]]
+    return store.cached(rc.kind, rc.to_dict(), compute)
 
 
-def robustness_grid(configs, families=tuple(FAMILIES), severities=(1, 3, 5), seed: int = 0,
-                    store: RunStore | None = None) -> pd.DataFrame:
-    """:func:`robustness` for every config (``imagenet`` configs that cannot run are left out)."""
+def robustness_grid(evaluations, store: RunStore | None = None) -> pd.DataFrame:
+    """One row per model of ``evaluations`` (:class:`RobustnessConfig`) and family x severity, with the model's
+    arm, target, protocol and seed (``imagenet`` models that cannot run are left out)."""
     from .models import imagenet_weights_problem
     rows = []
-    for cfg in configs:
+    for rc in evaluations:
+        cfg = rc.adapt
         if cfg.arm == "imagenet" and imagenet_weights_problem(cfg.backbone):
             continue
-        rows += robustness(cfg, families, severities, seed, store)
+        fields = {k: getattr(cfg, k) for k in ("arm", "target", "protocol", "seed")}
+        rows += [fields | row for row in robustness(rc, store)["rows"]]
     return pd.DataFrame(rows)
 
 

@@ -23,7 +23,7 @@ from . import stats
 from .experiment import run_grid, test_predictions
 from .metrics import METRICS
 from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, mean_std
-from .study import adapt_configs
+from .plan import study_configs
 from .validation import check_choice, check_number
 
 CONDITION = ["target", "scenario", "level", "protocol"]
@@ -54,29 +54,8 @@ def _present(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def study_configs(P: types.SimpleNamespace) -> list:
-    """The configs of the head-to-head, scarcity and imbalance chapters' grids, built exactly as those chapters
-    build them (so their runs are read from the run store when the chapters ran):
-
-    - head to head: ``adapt_configs(P, t)`` for every ``t`` in ``P.targets``;
-    - scarcity: ``adapt_configs(P, P.target, label_fraction=f)`` for every ``f`` in ``P.label_fractions``
-      (and ``per_class=P.per_class`` when set), except a fraction of 1 when ``P.target`` is one of
-      ``P.targets``: those runs repeat the head-to-head ones (same train split, same seeds), and a condition
-      must not be counted twice;
-    - imbalance: ``adapt_configs(P, P.target, imbalance_ratio=r, minority=P.minority)`` for every ``r``.
-    """
-    configs = [c for t in P.targets for c in adapt_configs(P, t)]
-    fractions = [f for f in P.label_fractions if not (f == 1 and P.target in P.targets)]
-    configs += [c for f in fractions for c in adapt_configs(P, P.target, label_fraction=f)]
-    if P.per_class is not None:
-        configs += adapt_configs(P, P.target, per_class=P.per_class)
-    configs += [c for r in P.imbalance_ratios
-                for c in adapt_configs(P, P.target, imbalance_ratio=r, minority=P.minority)]
-    return configs
-
-
 def study_runs(P: types.SimpleNamespace, progress: bool = False) -> pd.DataFrame:
-    """The runs of :func:`study_configs`, labelled with their conditions (:func:`label_conditions`)."""
+    """The runs of :func:`medlib.plan.study_configs`, labelled with their conditions (:func:`label_conditions`)."""
     return label_conditions(run_grid(study_configs(P), progress=progress))
 
 

@@ -28,11 +28,11 @@ from medmnist.info import INFO
 
 from .compute import default_device
 from .data import load, source_pool
-from .experiment import run_grid, summarize
+from .experiment import summarize
 from .models import backbone
 from .plots import ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below
 from .pretrain import PRETRAINED_ARMS, features
-from .study import adapt_configs, pretrain_config
+from .study import pretrain_config
 
 # imaging modality of each MedMNIST 2D dataset (MedMNIST v2, Table 1)
 MODALITY = {
@@ -135,23 +135,10 @@ def distances(P: types.SimpleNamespace, target: str, pools, n_max: int = 2000, s
     return pd.DataFrame(rows)
 
 
-def domain_grid(P: types.SimpleNamespace, target: str, pools, progress: bool = False) -> pd.DataFrame:
-    """Run (or read from the store) every pre-trained arm of ``P.arms`` pre-trained on each pool, and the
-    arms without pre-training (scratch, imagenet) once; every protocol and seed of ``P``.
-
-    A :func:`medlib.experiment.run_grid` frame with a ``pool`` column (:data:`NO_POOL` for the arms without
-    pre-training).
-    """
-    pretrained_arms = [a for a in P.arms if a in PRETRAINED_ARMS]
-    other_arms = [a for a in P.arms if a not in PRETRAINED_ARMS]
-    frames = []
-    if other_arms:
-        frames.append(run_grid(adapt_configs(P, target, arms=other_arms), progress=progress).assign(pool=NO_POOL))
-    for pool in pools:
-        if pretrained_arms:
-            frames.append(run_grid(adapt_configs(P, target, arms=pretrained_arms, sources=pool), progress=progress)
-                          .assign(pool="+".join(pool)))
-    return pd.concat(frames, ignore_index=True)
+def with_pools(runs: pd.DataFrame, configs) -> pd.DataFrame:
+    """:func:`medlib.experiment.run_grid` rows of ``configs`` (:func:`medlib.plan.domain`) with a ``pool`` column:
+    the source pool each arm pre-trained on, :data:`NO_POOL` for the arms without pre-training."""
+    return runs.assign(pool=[NO_POOL if c.pretrain is None else "+".join(c.pretrain.sources) for c in configs])
 
 
 def gains(df: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:

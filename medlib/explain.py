@@ -13,9 +13,16 @@ The layer: Grad-CAM is usually taken at the last block, ``encoder.layer4``. At 2
 stem that block's map is 1 x 1, which localises nothing (the scaled map is constant), so
 :func:`cam_layer` takes the deepest block whose map has at least ``min_cells`` x ``min_cells`` cells and
 the chapter states which one it used.
+
+What the chapter shows of each model (the maps, the embedding) is a stored run of its own (:class:`ExplainConfig`,
+kind ``explain``), so the chapter reads it without the model's weights.
 """
 
 from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -28,10 +35,13 @@ from threadpoolctl import threadpool_limits
 
 from .adapt import probabilities
 from .augment import to_float
-from .data import ImageSet
-from .models import Classifier
+from .data import ImageSet, load
+from .experiment import AdaptConfig, load_model
+from .models import Classifier, backbone, imagenet_weights_problem
 from .plots import ARM_COLOURS, DPI, PROTOCOL_LABELS, SPLIT_COLOURS, arm_label, legend_below
 from .pretrain import features
+from .store import RunStore
+from .validation import ParameterError, check_choice, check_number
 
 BLOCKS = ("layer4", "layer3", "layer2", "layer1")
 CLASS_COLOURS = tuple(SPLIT_COLOURS) + ("#6a4c93", "#b5838d", "#6b705c", "#9c6644", "#3a86ff", "#8ac926")  # no arm's
@@ -191,47 +201,105 @@ def separability_table(scores: dict) -> pd.DataFrame:
         index=list(dict.fromkeys(table["arm"])), columns=list(dict.fromkeys(table["protocol"])))
 
 
-def _runnable(configs):
-    from .models import imagenet_weights_problem
-    return [c for c in configs if not (c.arm == "imagenet" and imagenet_weights_problem(c.backbone))]
+def _skipped(cfg: AdaptConfig) -> bool:
+    return cfg.arm == "imagenet" and imagenet_weights_problem(cfg.backbone) is not None
 
 
-def gradcam_panel(configs, n_images: int, seed: int = 0, layer: str | None = None, store=None) -> dict:
-    """Grad-CAM of every adapted model in ``configs`` (``keep_model=True``, one target) on the same
-    ``n_images`` seeded test images, for each image's true class; the keywords of :func:`plot_gradcam` plus
-    ``layer`` (the block used, the same for every model) and ``grid`` (its map size)."""
-    from .data import load
-    from .experiment import load_model
-    configs = _runnable(configs)
-    if len({c.target for c in configs}) != 1:
-        raise ValueError("gradcam_panel compares models of one target")
-    test = load(configs[0].target, "test", configs[0].size)
-    index = pick_images(test, n_images, seed)
-    images, labels = test.images[index], test.labels[index]
-    labels = labels if labels.ndim == 1 else labels.argmax(1)
-    maps, probs, grid = {}, {}, None
-    for cfg in configs:
+def _runnable(evaluations):
+    return [e for e in evaluations if not _skipped(e.adapt)]
+
+
+def panel_layer(configs) -> str:
+    """:func:`cam_layer` of the first runnable adaptation in ``configs`` (:class:`AdaptConfig`): the block a Grad-CAM
+    panel uses for every model. It depends on the architecture alone, so it is read off an untrained model."""
+    first = next((c for c in configs if not _skipped(c)), configs[0])
+    return cam_layer(Classifier(backbone(first.backbone, first.stem), 1), first.size)
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """What chapter 8 shows of one adapted model (``keep_model=True``): Grad-CAM at ``layer`` on ``n_images``
+    seeded test images (:func:`pick_images`), and the t-SNE map and silhouette of the features of at most
+    ``max_points`` seeded test images. A stored run of its own (kind ``explain``)."""
+
+    adapt: AdaptConfig
+    n_images: int
+    layer: str
+    max_points: int = 500
+    seed: int = 0
+    kind: ClassVar[str] = "explain"
+
+    def __post_init__(self):
+        if not self.adapt.keep_model:
+            raise ParameterError("explain needs a config with keep_model=True")
+        check_number("n_images", self.n_images, low=1, integer=True)
+        check_choice("layer", self.layer, BLOCKS)
+        check_number("max_points", self.max_points, low=2, integer=True)
+        check_number("seed", self.seed, low=0, integer=True)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _pack(array: np.ndarray) -> dict:
+    """An array as JSON: dtype, shape and its bytes in base64 (read back bit for bit by :func:`_unpack`)."""
+    array = np.ascontiguousarray(array)
+    return {"dtype": str(array.dtype), "shape": list(array.shape), "data": base64.b64encode(array.tobytes()).decode()}
+
+
+def _unpack(packed: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(packed["data"]), dtype=packed["dtype"]).reshape(packed["shape"])
+
+
+def explanation(ec: ExplainConfig, store=None, progress: bool = False) -> dict:
+    """The stored Grad-CAM maps and embedding of ``ec`` (computed first from the adapted model if missing), as JSON:
+    the test ``index`` and uint8 ``images`` shown, their true ``labels``, the ``maps`` (float16, N x H x W) for those
+    labels and the model's ``probs``, the map's ``grid``, the t-SNE ``xy`` of the feature subset with its ``points``
+    (labels) and ``silhouette``, and the target's ``classes``. Once stored, read without the model's weights."""
+    store = store or RunStore()
+    cfg = ec.adapt
+
+    def compute(run_dir):
         model = load_model(cfg, store)
-        layer = layer or cam_layer(model, cfg.size)
-        grid = block_sizes(model, cfg.size)[layer]
-        name = arm_label(cfg.arm) if len({c.protocol for c in configs}) == 1 else f"{cfg.arm} {cfg.protocol}"
-        maps[name] = gradcam(model, images, labels, layer)
-        probs[name] = probabilities(model, images, test.task)
-    return {"images": images, "labels": labels, "maps": maps, "probs": probs, "classes": test.classes,
-            "layer": layer, "grid": grid}
-
-
-def embedding_panel(configs, max_points: int = 500, seed: int = 0, store=None) -> tuple[dict, dict, tuple]:
-    """t-SNE embeddings and silhouette scores of the test features of every adapted model in ``configs``:
-    ``({(arm, protocol): (xy, labels, silhouette)}, {(arm, protocol): silhouette}, classes)``."""
-    from .data import load
-    from .experiment import load_model
-    embeddings, scores, classes = {}, {}, ()
-    for cfg in _runnable(configs):
         test = load(cfg.target, "test", cfg.size)
-        classes = test.classes
-        feats, labels = test_features(load_model(cfg, store), test, max_points, seed)
-        score = separability(feats, labels)
-        embeddings[(cfg.arm, cfg.protocol)] = (tsne(feats, seed), labels, score)
-        scores[(cfg.arm, cfg.protocol)] = score
+        index = pick_images(test, ec.n_images, ec.seed)
+        images, labels = test.images[index], test.labels[index]
+        labels = labels if labels.ndim == 1 else labels.argmax(1)
+        feats, points = test_features(model, test, ec.max_points, ec.seed)
+        return {"index": index.tolist(), "images": _pack(images.numpy()), "labels": labels.tolist(),
+                "maps": _pack(gradcam(model, images, labels, ec.layer).astype(np.float16)),
+                "probs": _pack(probabilities(model, images, test.task).astype(np.float32)),
+                "grid": list(block_sizes(model, cfg.size)[ec.layer]), "classes": list(test.classes),
+                "xy": _pack(tsne(feats, ec.seed).astype(np.float32)), "points": points.tolist(),
+                "silhouette": separability(feats, points)}
+
+    return store.cached(ec.kind, ec.to_dict(), compute)
+
+
+def gradcam_panel(evaluations, store=None) -> dict:
+    """The stored Grad-CAM of every model in ``evaluations`` (:class:`ExplainConfig`, one target, the same images
+    and layer) as the keywords of :func:`plot_gradcam`, plus ``layer`` (the block used) and ``grid`` (its map
+    size)."""
+    evaluations = _runnable(evaluations)
+    if len({(e.adapt.target, e.n_images, e.seed, e.layer) for e in evaluations}) != 1:
+        raise ParameterError("gradcam_panel compares models of one target on the same images and layer")
+    one_protocol = len({e.adapt.protocol for e in evaluations}) == 1
+    maps, probs = {}, {}
+    for ec in evaluations:
+        result = explanation(ec, store)
+        name = arm_label(ec.adapt.arm) if one_protocol else f"{ec.adapt.arm} {ec.adapt.protocol}"
+        maps[name], probs[name] = _unpack(result["maps"]).astype(np.float32), _unpack(result["probs"])
+    return {"images": torch.from_numpy(_unpack(result["images"]).copy()), "labels": result["labels"], "maps": maps,
+            "probs": probs, "classes": result["classes"], "layer": ec.layer, "grid": tuple(result["grid"])}
+
+
+def embedding_panel(evaluations, store=None) -> tuple[dict, dict, tuple]:
+    """The stored t-SNE embeddings and silhouette scores of every model in ``evaluations``:
+    ``({(arm, protocol): (xy, labels, silhouette)}, {(arm, protocol): silhouette}, classes)``."""
+    embeddings, scores, classes = {}, {}, ()
+    for ec in _runnable(evaluations):
+        result = explanation(ec, store)
+        key = (ec.adapt.arm, ec.adapt.protocol)
+        embeddings[key] = (_unpack(result["xy"]), np.asarray(result["points"]), result["silhouette"])
+        scores[key], classes = result["silhouette"], tuple(result["classes"])
     return embeddings, scores, classes

@@ -1,8 +1,9 @@
 """Stored runs computed as jobs through submitit: in-process (debug), as local processes, or on Slurm.
 
 The run store is the only coordination: a stored run is never submitted, and its per-run lock makes two jobs
-that reach the same run compute it once. Pre-trainings run first, then the adaptations (an adaptation whose
-pre-training failed is not submitted). A failed job never stops the others; it is submitted again (at most
+that reach the same run compute it once. Pre-trainings run first, then the adaptations, then the evaluations of
+adapted models (corruption scores, Grad-CAM maps and embeddings); a run whose pre-training or adaptation failed
+is not submitted. A failed job never stops the others; it is submitted again (at most
 ``retries`` times) and resumes from the last checkpoint the run store holds. On Slurm, a preempted or
 timed-out job is requeued by submitit (:class:`submitit.helpers.Checkpointable`) and resumes the same way.
 Job logs are kept under ``<run store>/jobs/``.
@@ -18,8 +19,11 @@ from pathlib import Path
 
 import submitit
 
+from .corruptions import robustness
 from .experiment import AdaptConfig, pretrained, run_adaptation
+from .explain import explanation
 from .models import imagenet_weights_problem
+from .pretrain import PretrainConfig
 from .store import RunStore
 from .validation import ParameterError, check_choice, check_number
 
@@ -27,7 +31,22 @@ EXECUTORS = ("local", "slurm", "debug")
 
 
 def kind(cfg) -> str:
-    return "adapt" if isinstance(cfg, AdaptConfig) else "pretrain"
+    """The run store kind of a run: ``pretrain``, ``adapt``, or an evaluation's own (``robustness``, ``explain``)."""
+    return "adapt" if isinstance(cfg, AdaptConfig) else "pretrain" if isinstance(cfg, PretrainConfig) else cfg.kind
+
+
+def _computation(cfg):
+    """The function that computes and stores ``cfg``'s run (looked up when called)."""
+    return {"pretrain": pretrained, "adapt": run_adaptation, "robustness": robustness,
+            "explain": explanation}[kind(cfg)]
+
+
+_NEEDS = {"pretrain": "pre-training", "adapt": "adaptation"}
+
+
+def _needs(cfg):
+    """The run ``cfg`` is computed from: an adaptation's pre-training, an evaluation's adaptation (else None)."""
+    return cfg.pretrain if isinstance(cfg, AdaptConfig) else None if isinstance(cfg, PretrainConfig) else cfg.adapt
 
 
 def describe(cfg) -> str:
@@ -36,7 +55,9 @@ def describe(cfg) -> str:
         scenario = ", ".join(f"{k} {getattr(cfg, k)}" for k in ("label_fraction", "per_class", "imbalance_ratio")
                              if getattr(cfg, k) is not None)
         return f"{cfg.arm} {cfg.protocol} -> {cfg.target} seed {cfg.seed}" + (f" ({scenario})" if scenario else "")
-    return f"pretrain {cfg.arm} on {'+'.join(cfg.sources)} seed {cfg.seed}"
+    if isinstance(cfg, PretrainConfig):
+        return f"pretrain {cfg.arm} on {'+'.join(cfg.sources)} seed {cfg.seed}"
+    return f"{cfg.kind} of {describe(cfg.adapt)}"
 
 
 class Run(submitit.helpers.Checkpointable):
@@ -48,7 +69,7 @@ class Run(submitit.helpers.Checkpointable):
             import torch
             torch.set_num_threads(threads)
         store = RunStore(root)
-        (run_adaptation if isinstance(cfg, AdaptConfig) else pretrained)(cfg, store, progress=False)
+        _computation(cfg)(cfg, store, progress=False)
         return str(store.path(kind(cfg), cfg.to_dict()))
 
 
@@ -74,35 +95,39 @@ def executor(name: str, folder: Path, jobs: int, minutes: int = 120, partition: 
     return ex
 
 
-def runnable(adaptations: list[AdaptConfig], say=print) -> list[AdaptConfig]:
-    """The adaptations less the ``imagenet`` ones whose weights cannot be had (as the chapters skip them)."""
-    problems = {c.backbone: imagenet_weights_problem(c.backbone) for c in adaptations if c.arm == "imagenet"}
-    skipped = [c for c in adaptations if c.arm == "imagenet" and problems[c.backbone]]
+def runnable(configs: list, say=print) -> list:
+    """The adaptations (or evaluations) less those of ``imagenet`` models whose weights cannot be had (as the
+    chapters skip them)."""
+    adapted = [c if isinstance(c, AdaptConfig) else c.adapt for c in configs]
+    problems = {c.backbone: imagenet_weights_problem(c.backbone) for c in adapted if c.arm == "imagenet"}
+    skipped = [c for c, a in zip(configs, adapted) if a.arm == "imagenet" and problems[a.backbone]]
     if skipped:
         say(f"skipping {len(skipped)} imagenet run(s): {next(p for p in problems.values() if p)}")
-    return [c for c in adaptations if c not in skipped]
+    return [c for c in configs if c not in skipped]
 
 
 def compute(pretrains, adaptations, ex: submitit.Executor, jobs: int, store: RunStore, retries: int = 2,
-            threads: int | None = None, poll: float = 1.0, say=print) -> dict:
-    """Compute every run not yet stored, ``jobs`` at a time: pre-trainings, then adaptations.
+            threads: int | None = None, poll: float = 1.0, say=print, evaluations=()) -> dict:
+    """Compute every run not yet stored, ``jobs`` at a time: pre-trainings, then adaptations, then evaluations.
 
     Returns counts (``stored``: already there, ``done``, ``failed``) and ``failed_logs`` (stderr paths)."""
     summary = {"stored": 0, "done": 0, "failed": 0, "failed_logs": []}
-    failed_pretrains = set()
-    for wave, configs in (("pre-trainings", pretrains), ("adaptations", adaptations)):
+    lost = set()  # runs that failed or were not submitted: what needs them is not submitted either
+    for wave, configs in (("pre-trainings", pretrains), ("adaptations", adaptations), ("evaluations", evaluations)):
+        if wave == "evaluations" and not configs:
+            continue
         todo = [c for c in configs if store.get(kind(c), c.to_dict(), quiet=True) is None]
         summary["stored"] += len(configs) - len(todo)
-        blocked = [c for c in todo if isinstance(c, AdaptConfig) and c.pretrain in failed_pretrains]
+        blocked = [c for c in todo if _needs(c) in lost]
         for c in blocked:
-            say(f"not submitted: {describe(c)} (its pre-training failed)")
+            say(f"not submitted: {describe(c)} (its {_NEEDS[kind(_needs(c))]} failed)")
         todo = [c for c in todo if c not in blocked]
         say(f"{wave}: {len(configs) - len(todo) - len(blocked)} stored, {len(todo)} to compute")
         failed = _wave(todo, ex, jobs, store, retries, threads, poll, say)
         summary["done"] += len(todo) - len(failed)
         summary["failed"] += len(failed) + len(blocked)
         summary["failed_logs"] += [log for _, log in failed]
-        failed_pretrains |= {c for c, _ in failed}
+        lost |= {c for c, _ in failed} | set(blocked)
     return summary
 
 
@@ -160,6 +185,11 @@ def _option(value, env: str, default):
     return text
 
 
+def _counts(pretrains, adaptations, evaluations) -> str:
+    return f"{len(pretrains)} pre-trainings, {len(adaptations)} adaptations" + \
+        (f", {len(evaluations)} evaluations" if evaluations else "")
+
+
 def compute_command(P, args) -> int:
     """``python -m medlib compute``: every option checked before anything is submitted; exit 1 if a run failed."""
     from .plan import CHAPTERS, chapter_runs
@@ -175,16 +205,14 @@ def compute_command(P, args) -> int:
     partition = _option(args.partition, "MEDLIB_SLURM_PARTITION", None)
     if args.dry_run:
         for name in chapters:
-            pretrains, adaptations = chapter_runs(P, [name])
-            print(f"{name}: {len(pretrains)} pre-trainings, {len(adaptations)} adaptations")
-        pretrains, adaptations = chapter_runs(P, chapters)
-        print(f"distinct runs: {len(pretrains)} pre-trainings, {len(adaptations)} adaptations")
+            print(f"{name}: {_counts(*chapter_runs(P, [name]))}")
+        print(f"distinct runs: {_counts(*chapter_runs(P, chapters))}")
         return 0
     store = RunStore()
     ex = executor(args.executor, store.root / "jobs" / "%j", args.jobs, minutes, partition, gpus)
-    pretrains, adaptations = chapter_runs(P, chapters)
+    pretrains, adaptations, evaluations = chapter_runs(P, chapters)
     summary = compute(pretrains, runnable(adaptations), ex, args.jobs, store, args.retries,
-                      default_threads(args.executor, args.jobs))
+                      default_threads(args.executor, args.jobs), evaluations=runnable(evaluations))
     print(f"{summary['done']} computed, {summary['stored']} already stored, {summary['failed']} failed "
           f"(run store {store.root})")
     return 1 if summary["failed"] else 0

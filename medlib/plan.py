@@ -2,9 +2,9 @@
 
 Each chapter's notebook builds its grid with the function of the same name here, and ``python -m medlib
 compute`` computes :func:`chapter_runs` of the chosen chapters as jobs (:mod:`medlib.jobs`), so a chapter that
-runs after ``compute`` reads every pre-training and adaptation from the run store. The corruption scores of
-``07_robustness`` and the Grad-CAM maps and embeddings of ``08_explainability`` are computed by the chapters
-themselves from the stored models; ``compute`` stores those models.
+runs after ``compute`` reads every result it shows from the run store: pre-trainings, adaptations, and the
+evaluations of adapted models (the corruption scores of ``07_robustness``, the Grad-CAM maps and embeddings of
+``08_explainability``), which those chapters then read without the models' weights.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 import types
 from dataclasses import replace
 
-from .decision import study_configs
+from .corruptions import RobustnessConfig
 from .experiment import AdaptConfig
+from .explain import ExplainConfig, panel_layer
 from .pretrain import PRETRAINED_ARMS, PretrainConfig
 from .study import adapt_configs, pretrain_config
 
@@ -44,8 +45,8 @@ def imbalance(P: types.SimpleNamespace) -> list[AdaptConfig]:
 
 
 def domain(P: types.SimpleNamespace) -> list[AdaptConfig]:
-    """The arms without pre-training once, and every pre-trained arm pre-trained on each of ``P.source_pools``
-    (the runs of :func:`medlib.domain.domain_grid`)."""
+    """The arms without pre-training once, and every pre-trained arm pre-trained on each of ``P.source_pools``;
+    every protocol and seed, on ``P.target``."""
     pretrained = [a for a in P.arms if a in PRETRAINED_ARMS]
     others = [a for a in P.arms if a not in PRETRAINED_ARMS]
     configs = adapt_configs(P, P.target, arms=others) if others else []
@@ -53,14 +54,37 @@ def domain(P: types.SimpleNamespace) -> list[AdaptConfig]:
                       for c in adapt_configs(P, P.target, arms=pretrained, sources=pool)]
 
 
-def robustness(P: types.SimpleNamespace) -> list[AdaptConfig]:
-    """The head-to-head grid on ``P.target``, each adapted model kept for the corruption scores."""
-    return [replace(c, keep_model=True) for c in adapt_configs(P, P.target)]
+def robustness(P: types.SimpleNamespace) -> list[RobustnessConfig]:
+    """The corruption scores (every family at ``P.severities``) of each model of the head-to-head grid on
+    ``P.target``, each adapted model kept to compute them."""
+    return [RobustnessConfig(replace(c, keep_model=True), severities=tuple(P.severities))
+            for c in adapt_configs(P, P.target)]
 
 
-def explainability(P: types.SimpleNamespace) -> list[AdaptConfig]:
-    """Every arm x protocol on ``P.target`` with the first seed, each adapted model kept for Grad-CAM."""
-    return [replace(c, keep_model=True) for c in adapt_configs(P, P.target, seeds=P.seeds[:1])]
+def explainability(P: types.SimpleNamespace) -> list[ExplainConfig]:
+    """Grad-CAM on ``P.n_images`` test images and the embedding of each model of every arm x protocol on
+    ``P.target`` with the first seed; one Grad-CAM block per protocol (:func:`medlib.explain.panel_layer`)."""
+    out = []
+    for protocol in P.protocols:
+        configs = [replace(c, keep_model=True) for c in adapt_configs(P, P.target, protocols=[protocol],
+                                                                       seeds=P.seeds[:1])]
+        layer = panel_layer(configs)
+        out += [ExplainConfig(c, P.n_images, layer) for c in configs]
+    return out
+
+
+def study_configs(P: types.SimpleNamespace) -> list[AdaptConfig]:
+    """The configs of the head-to-head, scarcity and imbalance chapters' grids, built as those chapters build
+    them (so their runs are read from the run store when the chapters ran); the summary chapter's grid:
+
+    - head to head: :func:`head_to_head`;
+    - scarcity: :func:`scarcity` and :func:`per_class`, except a fraction of 1 when ``P.target`` is one of
+      ``P.targets``: those runs repeat the head-to-head ones (same train split, same seeds), and a condition
+      must not be counted twice;
+    - imbalance: :func:`imbalance`.
+    """
+    fractions = [c for c in scarcity(P) if not (c.label_fraction == 1 and P.target in P.targets)]
+    return head_to_head(P) + fractions + per_class(P) + imbalance(P)
 
 
 def _pretrainings_only(P):
@@ -82,10 +106,13 @@ CHAPTERS = {
 """Chapter name -> the configs (pre-trainings and adaptations) its stored runs come from."""
 
 
-def chapter_runs(P: types.SimpleNamespace, chapters=None) -> tuple[list[PretrainConfig], list[AdaptConfig]]:
-    """The distinct pre-trainings and adaptations of ``chapters`` (default: all), in order; an adaptation's
-    pre-training is among the pre-trainings."""
+def chapter_runs(P: types.SimpleNamespace, chapters=None) -> tuple[list, list, list]:
+    """The distinct pre-trainings, adaptations and evaluations of adapted models of ``chapters`` (default: all), in
+    order; an evaluation's adaptation is among the adaptations, an adaptation's pre-training among the
+    pre-trainings."""
     configs = [c for name in (chapters or CHAPTERS) for c in CHAPTERS[name](P)]
-    adaptations = list(dict.fromkeys(c for c in configs if isinstance(c, AdaptConfig)))
+    evaluations = list(dict.fromkeys(c for c in configs if isinstance(c, (RobustnessConfig, ExplainConfig))))
+    adaptations = [c for c in configs if isinstance(c, AdaptConfig)] + [e.adapt for e in evaluations]
+    adaptations = list(dict.fromkeys(adaptations))
     pretrains = [c for c in configs if isinstance(c, PretrainConfig)] + [a.pretrain for a in adaptations if a.pretrain]
-    return list(dict.fromkeys(pretrains)), adaptations
+    return list(dict.fromkeys(pretrains)), adaptations, evaluations

@@ -76,23 +76,50 @@ def test_drops_and_summary_subtract_the_clean_metric():
     assert summary.loc[0, "severity 1"] == pytest.approx(-0.2)
 
 
-def test_robustness_clean_row_reproduces_the_runs_test_metrics(real_data):
+def _robustness_config():
     from dataclasses import replace
 
-    from medlib.experiment import run_adaptation
     from medlib.profiles import parameters
     from medlib.study import adapt_configs
     P = parameters(profile="smoke", max_train_images=32)
     cfg = replace(adapt_configs(P, "breastmnist", arms=["scratch"], protocols=["linear"])[0], keep_model=True,
                   epochs=1)
-    rows = corruptions.robustness(cfg, families=["gaussian_noise"], severities=[1, 5])
+    return corruptions.RobustnessConfig(cfg, families=("gaussian_noise",), severities=(5, 1))
+
+
+def test_robustness_clean_row_reproduces_the_runs_test_metrics(real_data):
+    from medlib.experiment import run_adaptation
+    rc = _robustness_config()
+    rows = corruptions.robustness_grid([rc]).to_dict("records")
     clean = rows[0]
     assert clean["family"] == "clean" and [r["severity"] for r in rows] == [0, 1, 5]
-    stored = run_adaptation(cfg)["test"]
+    stored = run_adaptation(rc.adapt)["test"]
     assert clean["auc"] == pytest.approx(stored["auc"], abs=1e-6)
     assert clean["acc"] == pytest.approx(stored["acc"], abs=1e-6)
     assert clean["minority_recall"] == pytest.approx(stored["minority_recall"], abs=1e-6)
-    assert corruptions.robustness(cfg, families=["gaussian_noise"], severities=[1, 5]) == rows  # from the store
+
+
+def test_robustness_is_a_stored_run_read_back_identically_without_the_models_weights(real_data):
+    from medlib.store import RunStore
+    rc = _robustness_config()
+    computed = corruptions.robustness(rc)
+    store = RunStore()
+    assert store.get("robustness", rc.to_dict()) == computed
+    weights = list(store.root.rglob("*.pt"))
+    assert weights
+    for path in weights:
+        path.unlink()
+    assert corruptions.robustness(rc) == computed
+    assert corruptions.robustness_grid([rc])["auc"].tolist() == [r["auc"] for r in computed["rows"]]
+
+
+def test_robustness_config_is_refused_without_a_kept_model_or_with_a_bad_severity(real_data):
+    from dataclasses import replace
+    rc = _robustness_config()
+    with pytest.raises(ParameterError, match="keep_model=True"):
+        corruptions.RobustnessConfig(replace(rc.adapt, keep_model=False))
+    with pytest.raises(ParameterError, match="severities=6"):
+        corruptions.RobustnessConfig(rc.adapt, severities=(6,))
 
 
 def test_findings_rank_arms_by_their_drop_at_the_strongest_severity():
@@ -100,3 +127,10 @@ def test_findings_rank_arms_by_their_drop_at_the_strongest_severity():
                          "severity 1": [-0.01, -0.02], "severity 5": [-0.10, -0.04]})
     text = corruptions.findings(drop, "auc")
     assert "severity 5: SSL BYOL -0.040, TL (supervised) -0.100 AUC" in text
+
+
+def test_robustness_key_is_the_one_stored_runs_were_keyed_by(real_data):
+    rc = _robustness_config()
+    before = {"adapt": rc.adapt.to_dict(), "seed": 0, "severities": [1, 5],  # robustness(cfg, ...) before 82166e0
+              "families": {"gaussian_noise": [corruptions.parameter("gaussian_noise", s) for s in range(1, 6)]}}
+    assert rc.to_dict() == before

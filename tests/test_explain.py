@@ -1,9 +1,12 @@
 import numpy as np
+import pytest
 import torch
 
 from medlib import explain
 from medlib.data import ImageSet
 from medlib.models import Classifier, backbone
+from medlib.plots import arm_label
+from medlib.validation import ParameterError
 
 
 def _model(stem="cifar", seed=0):
@@ -72,3 +75,48 @@ def test_separability_is_high_for_separate_classes_and_tsne_is_2d_and_seeded():
     assert np.isnan(explain.separability(mixed, np.zeros(60)))
     xy = explain.tsne(separate, seed=0)
     assert xy.shape == (60, 2) and np.allclose(xy, explain.tsne(separate, seed=0))
+
+
+def _explain_configs(protocols=("linear",)):
+    from dataclasses import replace
+
+    from medlib.profiles import parameters
+    from medlib.study import adapt_configs
+    P = parameters(profile="smoke", max_train_images=32, linear_epochs=1)
+    configs = [replace(c, keep_model=True) for c in adapt_configs(P, "breastmnist", arms=["scratch"],
+                                                                  protocols=list(protocols))]
+    return [explain.ExplainConfig(c, 3, explain.panel_layer(configs), max_points=40) for c in configs]
+
+
+def test_explanation_is_a_stored_run_read_back_identically_without_the_models_weights(real_data):
+    from medlib.store import RunStore
+    evaluations = _explain_configs()
+    panel = explain.gradcam_panel(evaluations)
+    embeddings, scores, classes = explain.embedding_panel(evaluations)
+    assert panel["layer"] == "layer2" and panel["grid"] == (4, 4) and len(panel["labels"]) == 3
+    name = arm_label("scratch")
+    assert panel["images"].dtype == torch.uint8 and panel["maps"][name].shape == (3, 28, 28)
+    xy, labels, score = embeddings[("scratch", "linear")]
+    assert xy.shape == (40, 2) and len(labels) == 40 and np.isfinite(score)
+    assert classes == ("malignant", "normal, benign")
+    store = RunStore()
+    weights = list(store.root.rglob("*.pt"))
+    assert weights
+    for path in weights:
+        path.unlink()
+    again = explain.gradcam_panel(evaluations)
+    assert torch.equal(again["images"], panel["images"]) and again["labels"] == panel["labels"]
+    assert all(np.array_equal(again[k][name], panel[k][name]) for k in ("maps", "probs"))
+    embeddings2, scores2, classes2 = explain.embedding_panel(evaluations)
+    xy2, labels2, score2 = embeddings2[("scratch", "linear")]
+    assert np.array_equal(xy2, xy) and np.array_equal(labels2, labels) and score2 == score
+    assert scores2 == scores and classes2 == classes
+
+
+def test_explain_config_is_refused_without_a_kept_model_or_with_an_unknown_block(real_data):
+    from dataclasses import replace
+    ec = _explain_configs()[0]
+    with pytest.raises(ParameterError, match="keep_model=True"):
+        explain.ExplainConfig(replace(ec.adapt, keep_model=False), 3, "layer2")
+    with pytest.raises(ParameterError, match="layer='layer5'"):
+        explain.ExplainConfig(ec.adapt, 3, "layer5")

@@ -77,18 +77,22 @@ def test_killed_local_job_is_retried_and_resumes_from_its_checkpoint(real_data, 
     assert history[:len(seen["history"])] == seen["history"]  # the epochs before the kill were not run again
 
 
+def _fake(calls: list, name, error: str | None = None, fails=lambda cfg: False):
+    """A stand-in for a run's computation: records ``name(cfg)`` in ``calls``, raises ``error`` where ``fails``."""
+    def run(cfg, store, progress):
+        calls.append(name(cfg))
+        if fails(cfg):
+            raise RuntimeError(error)
+    return run
+
+
 def test_failing_job_never_stops_the_others_and_its_adaptations_are_not_submitted(monkeypatch, capsys):
     P = parameters(profile="smoke", arms=["scratch", "ssl-byol"], protocols=["linear"])
     adaptations = adapt_configs(P, "breastmnist")
     pretrains = [a.pretrain for a in adaptations if a.pretrain] + [pretrain_config(P, "tl", "breastmnist")]
     calls = []
-
-    def fake_pretrained(cfg, store, progress):
-        calls.append(cfg.arm)
-        if cfg.arm == "ssl-byol":
-            raise RuntimeError("loss became nan")
-
-    monkeypatch.setattr(jobs, "pretrained", fake_pretrained)
+    monkeypatch.setattr(jobs, "pretrained", _fake(calls, lambda c: c.arm, "loss became nan",
+                                                  lambda c: c.arm == "ssl-byol"))
     monkeypatch.setattr(jobs, "run_adaptation", lambda cfg, store, progress: calls.append(cfg.arm))
     store = RunStore()
     ex = jobs.executor("debug", store.root / "jobs" / "%j", 1)
@@ -134,7 +138,8 @@ def test_every_chapter_has_a_plan_and_the_grid_cells_build_their_runs_with_it():
     assert list(plan.CHAPTERS) == names
     for name, call in [("02_pretraining", "plan.pretrainings(P)"), ("03_head_to_head", "plan.head_to_head(P)"),
                        ("04_scarcity", "plan.scarcity(P)"), ("04_scarcity", "plan.per_class(P)"),
-                       ("05_imbalance", "plan.imbalance(P)"), ("07_robustness", "plan.robustness(P)"),
+                       ("05_imbalance", "plan.imbalance(P)"), ("06_domain", "plan.domain(P)"),
+                       ("07_robustness", "plan.robustness(P)"),
                        ("08_explainability", "plan.explainability(P)"), ("09_speed", "plan.head_to_head(P)")]:
         cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
         assert any(call in "".join(c["source"]) for c in cells if c["cell_type"] == "code"), (name, call)
@@ -145,3 +150,49 @@ def test_the_compute_path_imports_no_notebook_stack():
             "print([m for m in ('papermill', 'nbformat', 'IPython', 'jupyter_client') if m in sys.modules])")
     run = subprocess.run([sys.executable, "-c", code], cwd=NOTEBOOKS.parent, capture_output=True, text=True)
     assert run.stdout.strip() == "[]", run.stderr
+
+
+def test_robustness_and_explainability_are_computed_as_a_third_wave_and_read_without_weights(real_data, capsys):
+    from medlib import corruptions, explain
+    from medlib.experiment import run_grid
+    P = parameters(profile="smoke", arms=["scratch", "ssl-simclr"], protocols=["linear"], linear_epochs=1,
+                   pretrain_max_images=64, max_train_images=32, severities=[1], n_images=2)
+    only = ["07_robustness", "08_explainability"]
+    assert jobs.compute_command(P, _args(only=only, executor="debug", jobs=1)) == 0
+    out = capsys.readouterr().out
+    assert "adaptations: 0 stored, 2 to compute" in out and "evaluations: 0 stored, 4 to compute" in out, out
+    store = RunStore()
+    assert len(store.runs("robustness")) == 2 and len(store.runs("explain")) == 2
+    for weights in store.root.rglob("*.pt"):
+        weights.unlink()
+
+    robustness, explanations = plan.robustness(P), plan.explainability(P)
+    assert len(run_grid([e.adapt for e in robustness], progress=False)) == 2
+    scores = corruptions.robustness_grid(robustness)
+    assert len(scores) == 2 * (1 + len(corruptions.FAMILIES))
+    panel = explain.gradcam_panel(explanations)
+    assert [m.shape for m in panel["maps"].values()] == [(2, P.size, P.size)] * 2 and len(panel["images"]) == 2
+    embeddings, silhouettes, classes = explain.embedding_panel(explanations)
+    assert set(silhouettes) == {("scratch", "linear"), ("ssl-simclr", "linear")} and classes
+    assert jobs.compute_command(P, _args(only=only, executor="debug", jobs=1)) == 0
+    assert "evaluations: 4 stored, 0 to compute" in capsys.readouterr().out
+
+
+def test_an_evaluation_whose_adaptation_failed_is_not_submitted(monkeypatch, capsys):
+    from dataclasses import replace
+
+    from medlib.corruptions import RobustnessConfig
+    P = parameters(profile="smoke", arms=["scratch"], protocols=["linear", "finetune"])
+    adaptations = [replace(c, keep_model=True) for c in adapt_configs(P, "breastmnist")]
+    evaluations = [RobustnessConfig(c) for c in adaptations]
+    calls = []
+    monkeypatch.setattr(jobs, "run_adaptation", _fake(calls, lambda c: c.protocol, "out of memory",
+                                                      lambda c: c.protocol == "finetune"))
+    monkeypatch.setattr(jobs, "robustness", _fake(calls, lambda c: f"robustness {c.adapt.protocol}"))
+    store = RunStore()
+    summary = jobs.compute([], adaptations, jobs.executor("debug", store.root / "jobs" / "%j", 1), 1, store,
+                           retries=0, evaluations=evaluations)
+    out = capsys.readouterr().out
+    assert calls == ["linear", "finetune", "robustness linear"]
+    assert summary["done"] == 2 and summary["failed"] == 2
+    assert "not submitted: robustness of scratch finetune -> breastmnist seed 0 (its adaptation failed)" in out
