@@ -19,7 +19,7 @@ from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_pro
 from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain
 from .samplers import check_scenario, imbalance_subset, label_subset
 from .stats import Prediction, seed_summary
-from .store import RunStore, load_torch, save_torch
+from .store import RunStore, StoreError, load_torch, save_torch
 from .validation import ParameterError, check_choice, check_number, check_numbers, check_source_pool
 
 ARMS = ("scratch", "imagenet") + PRETRAINED_ARMS
@@ -152,8 +152,12 @@ def load_model(cfg: AdaptConfig, store: RunStore | None = None) -> Classifier:
         raise ParameterError("load_model needs a config with keep_model=True")
     store = store or RunStore()
     run_adaptation(cfg, store)
+    weights = store.path("adapt", cfg.to_dict()) / "model.pt"
+    if not weights.exists():
+        raise StoreError(f"{weights.parent}: the run's result is stored but not its model (model.pt), e.g. a run "
+                         "imported from an archive, which carries no weights; delete that folder to compute it again")
     model = Classifier(backbone(cfg.backbone, cfg.stem), _n_outputs(cfg))
-    model.load_state_dict(load_torch(store.path("adapt", cfg.to_dict()) / "model.pt"))
+    model.load_state_dict(load_torch(weights))
     return model.eval()
 
 

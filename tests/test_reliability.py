@@ -29,11 +29,11 @@ import torch
 import medlib.pretrain as pretrain_module
 from medlib import data
 from medlib.cli import main
-from medlib.experiment import AdaptConfig, encoder_for, run_adaptation, run_grid, summarize
+from medlib.experiment import AdaptConfig, encoder_for, load_model, run_adaptation, run_grid, summarize
 from medlib.models import imagenet_weights_problem
 from medlib.pretrain import NonFiniteLoss, PretrainConfig, pretrain
 from medlib.profiles import parameters
-from medlib.store import RunStore, load_torch, read_result, save_torch
+from medlib.store import RunStore, StoreError, load_torch, read_result, save_torch
 from medlib.study import adapt_configs
 from medlib.validation import ParameterError
 
@@ -586,3 +586,15 @@ def test_same_config_and_seed_give_identical_metrics_and_other_seeds_differ(tmp_
     assert csvs[0] and [p.name for p in csvs[0]] == [p.name for p in csvs[1]]
     assert all(x.read_bytes() == y.read_bytes() for x, y in zip(*csvs))  # identical test predictions
     assert other["test"] != a["test"]
+
+
+def test_an_adapted_model_missing_from_the_store_is_one_line_not_a_traceback(real_data, one_thread, private_store,
+                                                                            capsys):
+    """A stored adaptation without its model.pt (a run imported from an archive carries no weights), asked for
+    its model by a Grad-CAM or robustness evaluation: one line naming the run and what to do."""
+    cfg = replace(adapt_configs(parameters(profile="smoke", max_train_images=32), "breastmnist", arms=["scratch"],
+                                protocols=["linear"])[0], keep_model=True)
+    run_adaptation(cfg, progress=False)
+    (RunStore().path("adapt", cfg.to_dict()) / "model.pt").unlink()
+    with pytest.raises(StoreError, match=r"the run's result is stored but not its model \(model.pt\)"):
+        load_model(cfg)
