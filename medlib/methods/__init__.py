@@ -13,8 +13,9 @@ from .base import Arm, Method
 from .byol import BYOL
 from .simclr import SimCLR
 from .supervised import Supervised
+from .vicreg import VICReg
 
-REGISTERED = (Supervised, SimCLR, BYOL)
+REGISTERED = (Supervised, SimCLR, BYOL, VICReg)
 START_ARMS = (Arm("scratch", "Scratch (random init)", "#7f7f7f", 0),  # random initialisation
               Arm("imagenet", "ImageNet (supervised)", "#8c564b", 1))  # torchvision's ImageNet weights
 
