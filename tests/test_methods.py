@@ -9,6 +9,7 @@ from lightly.loss import VICRegLoss as LightlyVICRegLoss
 from torch.profiler import ProfilerActivity, profile
 
 from medlib import bench, experiment, methods, plots, profiles
+from medlib.cli import main
 from medlib.experiment import AdaptConfig, run_adaptation
 from medlib.methods.base import Arm
 from medlib.methods.vicreg import VICRegLoss
@@ -79,3 +80,12 @@ def test_vicregs_standard_recipe_is_byols_two_views():
     assert isinstance(model, methods.VICReg) and model.views(
         torch.zeros(4, 3, 28, 28, dtype=torch.uint8), torch.Generator()).shape == (8, 3, 28, 28)
     assert type(bench.lightly_transform("vicreg", 28)).__name__ == "BYOLTransform"
+
+
+def test_cli_help_lists_the_registered_arms(capsys):
+    for command, arms in (("pretrain", "tl, ssl-simclr, ssl-byol or ssl-vicreg"),
+                          ("finetune", "scratch, imagenet, tl, ssl-simclr, ssl-byol or ssl-vicreg"),
+                          ("bench", "simclr, byol or vicreg (default: all)")):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "".join(arms.split()) in "".join(capsys.readouterr().out.split())  # help wraps at hyphens too
