@@ -23,7 +23,8 @@ METHODS: dict[str, type[Method]] = {}  # arm name -> method, in the book's order
 
 
 def register(method: type[Method]) -> type[Method]:
-    """Add ``method`` under its arm's name; a name, colour or order already taken is refused."""
+    """Add ``method`` under its arm's name; a name, colour or order already taken is refused. Called for
+    :data:`REGISTERED` as this package is imported; the lists of arms below are derived once, after that."""
     taken = [*START_ARMS, *(m.arm for m in METHODS.values())]
     for field in ("name", "colour", "order"):
         if getattr(method.arm, field) in {getattr(a, field) for a in taken}:
