@@ -1,15 +1,16 @@
 """Images/s of medlib's pre-training steps against the standard recipe and the compute bound.
 
 For one backbone (ResNet-18, channels_last, with the ImageNet stem of the quick profile or the small-input ``cifar``
-stem of the full one), one batch size and the same source images, three ways to run a SimCLR (Chen et al., ICML
-2020) or BYOL (Grill et al., NeurIPS 2020) training step are timed:
+stem of the full one), one batch size and the same source images, three ways to run the training step of each
+self-supervised method of :mod:`medlib.methods` with a lightly transform (SimCLR, Chen et al., ICML 2020; BYOL,
+Grill et al., NeurIPS 2020; ...) are timed:
 
 ``a`` medlib: uint8 images resident on the training device, views drawn in batches by :mod:`medlib.augment`
-    inside the method's ``loss`` (:class:`medlib.pretrain.SimCLR`, :class:`medlib.pretrain.BYOL`), then
-    forward, backward, SGD step and (BYOL) the momentum update: exactly the step of :func:`medlib.pretrain.pretrain`.
+    inside the method's ``loss``, then forward, backward, SGD step and (BYOL) the momentum update: exactly the
+    step of :func:`medlib.pretrain.pretrain`.
 ``b`` the standard recipe: PIL images (made per item from a uint8 array, as ``medmnist``'s datasets do) through
-    lightly's ``SimCLRTransform`` / ``BYOLView1Transform`` + ``BYOLView2Transform`` in a torch ``DataLoader``,
-    then the same model, loss and step. By default (``recipe="matched"``) the transforms are set to medlib's
+    the method's lightly transform (e.g. ``SimCLRTransform``, ``BYOLView1Transform`` + ``BYOLView2Transform``)
+    in a torch ``DataLoader``, then the same model, loss and step. By default (``recipe="matched"``) the transforms are set to medlib's
     recipe (crop scale 0.2-1, jitter 0.4 without hue, grey 0.2, no blur, BYOL's second view solarised with
     p 0.2, mean/std 0.5) so that both sides do the same work; ``recipe="default"`` keeps lightly's defaults
     (which add Gaussian blur and hue jitter, and so only make ``b`` slower).
@@ -54,12 +55,13 @@ from .compute import cuda_graphs, default_device, precision
 from .data import SIZES, data_root, file_name, source_pool
 from .models import STEMS, backbone
 from .plots import bar_offsets, figure, legend_below
-from .pretrain import BYOL, Method, PretrainConfig, SimCLR
+from .methods import BENCHMARKED, Method
+from .pretrain import PretrainConfig
 from .provenance import device as describe_device
 from .step import WARMUP_STEPS, TrainStep, sgd
 from .validation import check_choice, check_choices, check_number, check_numbers
 
-METHODS = ("simclr", "byol")
+METHODS = tuple(BENCHMARKED)  # the registered methods with a lightly transform: simclr, byol, ...
 RECIPES = ("matched", "default")
 OFFLINE_SOURCES = ("breastmnist", "pneumoniamnist", "retinamnist")
 MATCHED = dict(cj_prob=0.8, cj_strength=1.0, cj_bright=0.4, cj_contrast=0.4, cj_sat=0.4, cj_hue=0.0,
@@ -100,17 +102,9 @@ class PILViews(Dataset):
 def lightly_transform(method: str, size: int, recipe: str = "matched"):
     """lightly's transform for ``method``: set to medlib's augmentation recipe (``matched``, see the module
     docstring), or lightly's own defaults (``default``: adds Gaussian blur and hue jitter, crops down to 8 %)."""
-    from lightly.transforms import BYOLTransform, BYOLView1Transform, BYOLView2Transform, SimCLRTransform
-
+    check_choice("method", method, METHODS)
     check_choice("recipe", recipe, RECIPES)
-    if recipe == "default":
-        if method == "simclr":
-            return SimCLRTransform(input_size=size)
-        return BYOLTransform(BYOLView1Transform(input_size=size), BYOLView2Transform(input_size=size))
-    if method == "simclr":
-        return SimCLRTransform(input_size=size, **MATCHED)
-    return BYOLTransform(BYOLView1Transform(input_size=size, solarization_prob=0.0, **MATCHED),
-                         BYOLView2Transform(input_size=size, solarization_prob=0.2, **MATCHED))
+    return BENCHMARKED[method].lightly_transform(size, **(MATCHED if recipe == "matched" else {}))
 
 
 def build(method: str, device: torch.device, batch_size: int, stem: str = "imagenet"
@@ -119,7 +113,7 @@ def build(method: str, device: torch.device, batch_size: int, stem: str = "image
     :func:`medlib.pretrain.pretrain` makes them."""
     torch.manual_seed(0)
     encoder = backbone("resnet18", stem)
-    model = (SimCLR(encoder) if method == "simclr" else BYOL(encoder)).to(device)
+    model = BENCHMARKED[method](encoder).to(device)
     lr = PretrainConfig.lr * batch_size / 256  # the config's defaults, scaled with the batch as pre-training does
     return model, sgd(model, lr, PretrainConfig.weight_decay), lr
 
@@ -349,7 +343,7 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
 
 
-METHOD_LABELS = {"simclr": "SimCLR", "byol": "BYOL"}
+METHOD_LABELS = {name: method.title for name, method in BENCHMARKED.items()}
 VARIANTS = {"b": ("b: standard recipe (PIL, DataLoader)", "#999999"),  # row key: (legend, colour)
             "a_eager": ("a eager: medlib's step without CUDA graphs", "#9ecae1"),
             "a": ("a: medlib's step", "#08519c"), "c": ("c: compute bound (views made beforehand)", "#fdae6b")}

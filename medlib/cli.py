@@ -26,8 +26,28 @@ def _pretrain_options(p: argparse.ArgumentParser) -> None:
                    "every option not given")
 
 
+class _Help(argparse.HelpFormatter):
+    """Fills ``{arms}``, ``{pretrained}`` and ``{benchmarked}`` in an option's help from :mod:`medlib.methods`, only
+    when help is shown (the registry imports torch and lightly, seconds that other commands need not wait)."""
+
+    def _get_help_string(self, action):
+        text = super()._get_help_string(action)
+        if "{" not in text:
+            return text
+        from . import methods
+
+        def either(names):
+            return f"{', '.join(names[:-1])} or {names[-1]}"
+
+        return text.format(arms=either(methods.ARMS), pretrained=either(methods.PRETRAINED_ARMS),
+                           benchmarked=either(list(methods.BENCHMARKED)))
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argument error is one line on stderr (exit code 2), not a usage wall."""
+    """An argument error is one line on stderr (exit code 2), not a usage wall; help reads the registry."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=_Help, **kwargs)
 
     def error(self, message):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
@@ -40,12 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("pretrain", help="pre-train one arm on a source pool (stored; resumes if interrupted)")
-    p.add_argument("--arm", required=True, help="tl, ssl-simclr or ssl-byol")
+    p.add_argument("--arm", required=True, help="{pretrained}")
     p.add_argument("--target", required=True, help="the target whose val/test images the pool must exclude")
     _pretrain_options(p)
 
     p = sub.add_parser("finetune", help="adapt an arm to a target over seeds and print test metrics")
-    p.add_argument("--arm", required=True, help="scratch, imagenet, tl, ssl-simclr or ssl-byol")
+    p.add_argument("--arm", required=True, help="{arms}")
     p.add_argument("--target", required=True)
     p.add_argument("--protocol", default="finetune", help="linear or finetune")
     p.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
@@ -93,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--steps", type=int, default=5, help="timed steps per repeat")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--methods", nargs="+", default=["simclr", "byol"])
+    p.add_argument("--methods", nargs="+", help="{benchmarked} (default: all)")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                    help="DataLoader worker counts tried for the standard recipe (b is the fastest)")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="float32 even where the device has native bf16")
@@ -177,9 +197,9 @@ def _run(args) -> int:
 
         run_book(parameters(profile=args.profile).profile, args.only, build=not args.no_build)
     elif args.command == "bench":
-        from .bench import run_benchmark
+        from .bench import METHODS, run_benchmark
 
-        run_benchmark(args.sizes, args.batch_size, args.steps, args.repeats, args.methods, args.out,
+        run_benchmark(args.sizes, args.batch_size, args.steps, args.repeats, args.methods or METHODS, args.out,
                       workers=args.workers, amp=args.amp, stem=args.stem)
     return 0
 

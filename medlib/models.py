@@ -1,4 +1,4 @@
-"""Backbones (torchvision ResNets, He et al., CVPR 2016), classifier heads, and lightly's SSL heads."""
+"""Backbones (torchvision ResNets, He et al., CVPR 2016) and the classifier an arm is adapted with."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 import torchvision
-from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead, SimCLRProjectionHead
 from torch import nn
 
 from .data import offline
@@ -76,12 +75,3 @@ class Classifier(nn.Module):
     def forward(self, x):
         return self.head(self.encoder(x))
 
-
-def simclr_head(feature_dim: int) -> nn.Module:
-    """SimCLR's 2-layer MLP projection (Chen et al., ICML 2020), via lightly."""
-    return SimCLRProjectionHead(feature_dim, feature_dim, 128)
-
-
-def byol_heads(feature_dim: int) -> tuple[nn.Module, nn.Module]:
-    """BYOL's projection and prediction MLPs (Grill et al., NeurIPS 2020), via lightly."""
-    return BYOLProjectionHead(feature_dim, 1024, 256), BYOLPredictionHead(256, 1024, 256)

@@ -17,14 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import methods
 from .data import SPLITS, ImageSet, data_root, ensure_file, file_info, file_name, load
+from .methods import ARM_COLOURS, ARMS
 from .stats import seed_summary
 
-ARMS = ("scratch", "imagenet", "tl", "ssl-simclr", "ssl-byol")
-ARM_COLOURS = {"scratch": "#7f7f7f", "imagenet": "#8c564b", "tl": "#1f77b4", "ssl-simclr": "#d62728",
-               "ssl-byol": "#ff7f0e"}
-ARM_LABELS = {"scratch": "Scratch (random init)", "imagenet": "ImageNet (supervised)", "tl": "TL (supervised)",
-              "ssl-simclr": "SSL SimCLR", "ssl-byol": "SSL BYOL", "majority": "Majority class (baseline)"}
+ARM_LABELS = methods.ARM_LABELS | {"majority": "Majority class (baseline)"}  # arms' order and colours: methods
 PROTOCOL_LABELS = {"linear": "Linear probe", "finetune": "Fine-tuning"}
 METRIC_LABELS = {"auc": "AUC", "acc": "ACC", "balanced_acc": "Balanced acc.", "macro_f1": "Macro-F1",
                  "minority_recall": "Minority recall"}

@@ -1,17 +1,13 @@
-"""Pre-training on a source pool: supervised (the transfer-learning arm) and self-supervised (SimCLR, BYOL).
+"""Pre-training on a source pool with one of the registered methods (:mod:`medlib.methods`).
 
 Every arm sees exactly the same source images. Views are drawn in batches on the training device
 (:mod:`medlib.augment`), a step runs as :class:`medlib.step.TrainStep` (a CUDA graph on a GPU); the loop
 checkpoints every epoch, resumes from the last complete checkpoint, and randomness is derived from
 ``(seed, epoch)`` so that a resumed run ends with the same weights.
-SimCLR: Chen et al., ICML 2020. BYOL: Grill et al., NeurIPS 2020. BYOL's loss, heads and schedules come from
-lightly (Susmelj et al., 2020); SimCLR's NT-Xent is lightly's, restated without host synchronisation
-(:mod:`medlib.losses`).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -19,23 +15,22 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from lightly.loss import NegativeCosineSimilarity
-from lightly.models.utils import deactivate_requires_grad
 from lightly.utils.benchmarking import knn_predict
 from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 from tqdm.auto import tqdm
 
-from .augment import BYOL_VIEWS, SIMCLR_VIEW, SUPERVISED_VIEW, to_float
+from .augment import to_float
 from .compute import autocast, default_device, precision
 from .data import SIZES, ImageSet, check_sources, source_pool
-from .losses import NTXentLoss
-from .models import BACKBONES, STEMS, backbone, byol_heads, simclr_head
+from .methods import BYOL, PRETRAINED_ARMS, Method, SimCLR, get
+from .models import BACKBONES, STEMS, backbone
 from .step import TrainStep, sgd
 from .store import CorruptFile, load_torch, save_torch
 from .validation import check_choice, check_number
 
-PRETRAINED_ARMS = ("tl", "ssl-simclr", "ssl-byol")
+__all__ = ["BYOL", "PRETRAINED_ARMS", "Method", "NonFiniteLoss", "PretrainConfig", "SimCLR", "build_method",
+           "features", "knn_accuracy", "load_encoder", "pools", "pretrain"]  # the methods stay importable from here
 
 
 class NonFiniteLoss(RuntimeError):
@@ -79,98 +74,6 @@ class PretrainConfig:
         return asdict(self)
 
 
-class Method(nn.Module):
-    """A pre-training method: ``loss`` of a uint8 batch is ``view_loss`` of the ``views`` it draws; methods with a
-    momentum target network (BYOL) also move it after each step (``target_weight``, ``update_targets``)."""
-
-    def views(self, images: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
-        raise NotImplementedError
-
-    def view_loss(self, views: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        raise NotImplementedError
-
-    def loss(self, images, labels, g):
-        return self.view_loss(self.views(images, g), labels)
-
-    def target_weight(self, step: int, total: int) -> float:
-        return 0.0
-
-    def update_targets(self, weight: float | torch.Tensor) -> None:
-        pass
-
-
-class Supervised(Method):
-    """Cross-entropy over the pool's union label space: the transfer-learning (TL) arm."""
-
-    def __init__(self, encoder: nn.Module, n_classes: int):
-        super().__init__()
-        self.encoder, self.head = encoder, nn.Linear(encoder.feature_dim, n_classes)
-
-    def views(self, images, g):
-        return SUPERVISED_VIEW(images, g)
-
-    def view_loss(self, views, labels):
-        return F.cross_entropy(self.head(self.encoder(views)), labels)
-
-
-class SimCLR(Method):
-    """NT-Xent between two views of each image (Chen et al., ICML 2020)."""
-
-    def __init__(self, encoder: nn.Module, temperature: float = 0.5):
-        super().__init__()
-        self.encoder, self.projection = encoder, simclr_head(encoder.feature_dim)
-        self.criterion = NTXentLoss(temperature=temperature)
-
-    def views(self, images, g):
-        """Two views of every image (rows i and n + i), drawn in one batched call: half the kernels of two."""
-        return SIMCLR_VIEW(images.repeat(2, 1, 1, 1), g)
-
-    def view_loss(self, views, labels=None):
-        z0, z1 = self.projection(self.encoder(views)).chunk(2)
-        return self.criterion(z0, z1)
-
-
-class BYOL(Method):
-    """An online network predicts a momentum target network's projection (Grill et al., NeurIPS 2020)."""
-
-    def __init__(self, encoder: nn.Module):
-        super().__init__()
-        self.encoder = encoder
-        self.projection, self.prediction = byol_heads(encoder.feature_dim)
-        self.encoder_momentum = copy.deepcopy(encoder)
-        self.projection_momentum = copy.deepcopy(self.projection)
-        deactivate_requires_grad(self.encoder_momentum)
-        deactivate_requires_grad(self.projection_momentum)
-        self.criterion = NegativeCosineSimilarity()
-
-    def views(self, images, g):
-        return torch.cat([BYOL_VIEWS[0](images, g), BYOL_VIEWS[1](images, g)])
-
-    def view_loss(self, views, labels=None):
-        p0, p1 = self.prediction(self.projection(self.encoder(views))).chunk(2)
-        with torch.no_grad():
-            z0, z1 = self.projection_momentum(self.encoder_momentum(views)).chunk(2)
-        return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
-
-    def target_weight(self, step, total):
-        """1 - m, the momentum m rising from 0.99 to 1 on lightly's cosine schedule."""
-        return 1.0 - cosine_schedule(step, total, 0.99, 1.0)
-
-    @torch.no_grad()
-    def update_targets(self, weight):
-        """Target <- target + w * (online - target), w = 1 - m: lightly's ``update_momentum`` as multi-tensor
-        operations instead of three kernels per parameter; one lerp for a number ``w``, three operations for a
-        device tensor (which a captured step reads anew at every replay)."""
-        targets = [*self.encoder_momentum.parameters(), *self.projection_momentum.parameters()]
-        online = [*self.encoder.parameters(), *self.projection.parameters()]
-        if not isinstance(weight, torch.Tensor):
-            torch._foreach_lerp_(targets, online, weight)
-            return
-        delta = torch._foreach_sub(online, targets)
-        torch._foreach_mul_(delta, weight)
-        torch._foreach_add_(targets, delta)
-
-
 @torch.no_grad()
 def features(encoder: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
     """Encoder features of uint8 images in large batches (eval mode), as float32 on ``device``."""
@@ -193,11 +96,9 @@ def knn_accuracy(encoder, bank: ImageSet, queries: ImageSet, device, k: int = 20
 
 
 def build_method(cfg: PretrainConfig, n_classes: int) -> Method:
+    """``cfg.arm``'s method on a fresh encoder, its initial weights drawn from ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
-    encoder = backbone(cfg.backbone, cfg.stem)
-    if cfg.arm == "tl":
-        return Supervised(encoder, n_classes)
-    return SimCLR(encoder) if cfg.arm == "ssl-simclr" else BYOL(encoder)
+    return get(cfg.arm).create(backbone(cfg.backbone, cfg.stem), n_classes)
 
 
 def pools(cfg: PretrainConfig, knn_images: int = 2000) -> tuple[ImageSet, ImageSet, ImageSet]:

@@ -15,7 +15,7 @@ from functools import partial
 
 from .adapt import PROTOCOLS
 from .data import FLAGS, SIZES
-from .experiment import ARMS
+from .methods import ARMS
 from .models import BACKBONES, STEMS
 from .validation import (ParameterError, check_choice, check_choices, check_number, check_numbers,
                          check_sequence)

@@ -1,0 +1,54 @@
+"""What every pre-training method is: a module whose ``loss`` of a uint8 batch trains an encoder, and an arm of
+the book (name, label, colour, order) that shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Arm:
+    """An arm as the book shows it: its name in configs and results, label, colour, and place in every order."""
+
+    name: str
+    label: str
+    colour: str
+    order: int
+
+
+class Method(nn.Module):
+    """A pre-training method: ``loss`` of a uint8 batch is ``view_loss`` of the ``views`` it draws; methods with a
+    momentum target network (BYOL) also move it after each step (``target_weight``, ``update_targets``).
+
+    A subclass sets ``arm`` (its :class:`Arm`), ``name`` and ``title`` (the method, e.g. ``"simclr"``,
+    ``"SimCLR"``), and ``lightly_transform(size, **options)``, lightly's transform of the same views (for
+    ``python -m medlib bench``; None: not benchmarked). ``create`` makes it on an encoder for a pool with
+    ``n_classes`` labels, drawing its heads' initial weights from torch's global generator.
+    """
+
+    arm: Arm
+    name: str
+    title: str
+    lightly_transform = None
+
+    @classmethod
+    def create(cls, encoder: nn.Module, n_classes: int) -> "Method":
+        return cls(encoder)
+
+    def views(self, images: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def view_loss(self, views: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, images, labels, g):
+        return self.view_loss(self.views(images, g), labels)
+
+    def target_weight(self, step: int, total: int) -> float:
+        return 0.0
+
+    def update_targets(self, weight: float | torch.Tensor) -> None:
+        pass

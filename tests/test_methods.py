@@ -1,0 +1,91 @@
+"""The methods registry: every list of arms is read from it, a method is one module plus its entry, and each
+registered method fits the captured training step (no host synchronisation). VICReg's loss is lightly's."""
+
+import math
+
+import pytest
+import torch
+from lightly.loss import VICRegLoss as LightlyVICRegLoss
+from torch.profiler import ProfilerActivity, profile
+
+from medlib import bench, experiment, methods, plots, profiles
+from medlib.cli import main
+from medlib.experiment import AdaptConfig, run_adaptation
+from medlib.methods.base import Arm
+from medlib.methods.vicreg import VICRegLoss
+from medlib.pretrain import PretrainConfig, build_method, pretrain
+from medlib.validation import ParameterError
+
+HOST_SYNCS = {"aten::nonzero", "aten::_local_scalar_dense", "aten::item", "aten::masked_select"}
+
+
+def aten_ops(fn) -> set:
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.key for e in prof.key_averages()}
+
+
+def test_every_list_of_arms_is_the_registrys():
+    assert methods.ARMS == ("scratch", "imagenet", "tl", "ssl-simclr", "ssl-byol", "ssl-vicreg")
+    assert methods.PRETRAINED_ARMS == tuple(methods.METHODS) == methods.ARMS[2:]
+    assert experiment.ARMS == plots.ARMS == methods.ARMS
+    assert list(plots.ARM_COLOURS) == list(methods.ARMS) and plots.arm_label("ssl-vicreg") == "SSL VICReg"
+    assert bench.METHODS == ("simclr", "byol", "vicreg") and bench.METHOD_LABELS["vicreg"] == "VICReg"
+
+
+def test_a_taken_arm_name_or_colour_is_refused_and_an_unknown_arm_is_one_line():
+    class Copy(methods.SimCLR):
+        arm = Arm("ssl-simclr2", "copy", methods.SimCLR.arm.colour, 99)
+
+    with pytest.raises(ValueError, match="arm colour '#d62728' is taken"):
+        methods.register(Copy)
+    with pytest.raises(ParameterError, match="arm='scratch' is not allowed; choose one of: tl, ssl-simclr"):
+        methods.get("scratch")
+
+
+@pytest.mark.parametrize("arm", methods.PRETRAINED_ARMS)
+def test_every_methods_step_has_no_host_synchronisation(arm, one_thread):
+    """What a CUDA graph cannot capture (a device-to-host read) shows on the CPU as one of these aten calls."""
+    method = build_method(PretrainConfig(arm, ("pneumoniamnist",), ("breastmnist",)), n_classes=3)
+    images = torch.randint(0, 256, (4, 3, 28, 28), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 2, 0])
+    ops = aten_ops(lambda: method.loss(images, labels, torch.Generator().manual_seed(0)).backward())
+    assert not ops & HOST_SYNCS
+
+
+@pytest.mark.parametrize("n, dim", [(2, 3), (16, 64), (64, 256)])
+def test_vicreg_loss_equals_lightlys_in_value_and_gradient(n, dim):
+    g = torch.Generator().manual_seed(n)
+    z0, z1 = (torch.randn(n, dim, generator=g, requires_grad=True) for _ in range(2))
+    expected, got = LightlyVICRegLoss()(z0, z1), VICRegLoss()(z0, z1)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+    for a, b in zip(torch.autograd.grad(got, (z0, z1)), torch.autograd.grad(expected, (z0, z1))):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert aten_ops(lambda: LightlyVICRegLoss()(z0, z1)) & HOST_SYNCS  # what the restated covariance avoids
+
+
+def test_vicreg_pretrains_and_adapts_like_any_arm(real_data, one_thread, tmp_path):
+    cfg = PretrainConfig("ssl-vicreg", ("pneumoniamnist",), ("breastmnist",), epochs=1, batch_size=16,
+                         max_images=32)
+    result = pretrain(cfg, tmp_path, device=torch.device("cpu"), progress=False)
+    assert math.isfinite(result["history"][0]["loss"]) and (tmp_path / "encoder.pt").exists()
+    run = run_adaptation(AdaptConfig("ssl-vicreg", "breastmnist", "linear", epochs=1, max_train_images=32,
+                                     pretrain=cfg), progress=False)
+    assert 0 <= run["test"]["auc"] <= 1
+    assert "ssl-vicreg" in profiles.KNOBS["arms"]("arms", ["ssl-vicreg"])
+
+
+def test_vicregs_standard_recipe_is_byols_two_views():
+    model, _, _ = bench.build("vicreg", torch.device("cpu"), 4)
+    assert isinstance(model, methods.VICReg) and model.views(
+        torch.zeros(4, 3, 28, 28, dtype=torch.uint8), torch.Generator()).shape == (8, 3, 28, 28)
+    assert type(bench.lightly_transform("vicreg", 28)).__name__ == "BYOLTransform"
+
+
+def test_cli_help_lists_the_registered_arms(capsys):
+    for command, arms in (("pretrain", "tl, ssl-simclr, ssl-byol or ssl-vicreg"),
+                          ("finetune", "scratch, imagenet, tl, ssl-simclr, ssl-byol or ssl-vicreg"),
+                          ("bench", "simclr, byol or vicreg (default: all)")):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "".join(arms.split()) in "".join(capsys.readouterr().out.split())  # help wraps at hyphens too
