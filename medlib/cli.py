@@ -1,4 +1,4 @@
-"""Command line: ``python -m medlib {pretrain,finetune,runs,compute,book,bench} --help``."""
+"""Command line: ``python -m medlib {pretrain,finetune,runs,compute,archive,book,bench} --help``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, help="GPUs per Slurm job (default MEDLIB_SLURM_GPUS or 1)")
     p.add_argument("--dry-run", action="store_true", help="print the job count per chapter; submit nothing")
 
+    p = sub.add_parser("archive", help="export what the chapters read from the run store (no weights) into at most "
+                       "8 files, or import such an archive into a run store")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("export", help="the chosen chapters' stored runs into FOLDER (replaces an older export)")
+    a.add_argument("--profile", required=True, help="smoke, quick, full or gpu")
+    a.add_argument("--only", nargs="+", help="chapter names, e.g. 03_head_to_head (default: every chapter); "
+                   "FOLDER may follow them")
+    a.add_argument("folder", nargs="?")
+    a = actions.add_parser("import", help="fill the run store (MEDLIB_RUNS) from FOLDER, verifying checksums")
+    a.add_argument("folder")
+
     p = sub.add_parser("book", help="execute every chapter with papermill into book/results/ and build the HTML")
     p.add_argument("--profile", required=True, help="smoke, quick or full")
     p.add_argument("--only", nargs="+", help="chapter names, e.g. 04_scarcity")
@@ -142,6 +153,10 @@ def _run(args) -> int:
         from .jobs import compute_command
 
         return compute_command(parameters(profile=args.profile), args)
+    elif args.command == "archive":
+        from .archive import archive_command
+
+        return archive_command(args)
     elif args.command == "book":
         from .runner import run_book
 
@@ -176,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import ChapterFailed
 
         failures += (ChapterFailed,)
+    if args.command == "archive":
+        from .archive import ArchiveError
+
+        failures += (ArchiveError,)
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers can be set
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
