@@ -21,17 +21,12 @@ import json
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from medlib.experiment import pretrained, run_adaptation  # noqa: E402
-from medlib.pretrain import PRETRAINED_ARMS  # noqa: E402
-from medlib.profiles import parameters  # noqa: E402
-from medlib.store import RunStore  # noqa: E402
-from medlib.study import adapt_configs, pretrain_config  # noqa: E402
-from medlib.validation import ParameterError, check_choices, check_number  # noqa: E402
+from medlib.experiment import pretrained, run_adaptation
+from medlib.pretrain import PRETRAINED_ARMS
+from medlib.profiles import parameters
+from medlib.store import RunStore
+from medlib.study import adapt_configs, pretrain_config
+from medlib.validation import ParameterError, check_choices, check_number
 
 
 def budgets(epochs: int, every: int) -> list[int]:
@@ -78,6 +73,11 @@ def suggestion(rows: list[dict], tolerance: float) -> int:
 
 def plot(rows: list[dict], path: Path) -> None:
     """kNN accuracy per epoch of each arm's longest run, and probe val AUC per budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, (knn, probe) = plt.subplots(1, 2, figsize=(10, 4))
     for arm in dict.fromkeys(r["arm"] for r in rows):
         longest = max(r["budget"] for r in rows if r["arm"] == arm)
@@ -105,13 +105,22 @@ def main(argv=None) -> int:
     p.add_argument("--every", type=int, default=50, help="the step between budgets")
     p.add_argument("--tolerance", type=float, default=0.005, help="probe val AUC within this of the best counts")
     p.add_argument("--out", type=Path, default=Path("budget_curve"), help="folder for the JSON lines and the PNG")
+    p.add_argument("--replot", action="store_true", help="only draw the PNG from the JSON lines in --out (e.g. "
+                   "on a machine with matplotlib, for a curve measured where there was none)")
     args = p.parse_args(argv)
     start = time.time()
+    if args.replot:
+        rows = [json.loads(line) for line in (args.out / "budget_curve.jsonl").read_text().splitlines()]
+    else:
+        try:
+            rows = curve(args.profile, args.target, args.arms, args.epochs, args.every, args.out)
+        except ParameterError as e:
+            p.exit(2, f"error: {e}\n")
     try:
-        rows = curve(args.profile, args.target, args.arms, args.epochs, args.every, args.out)
-    except ParameterError as e:
-        p.exit(2, f"error: {e}\n")
-    plot(rows, args.out / "budget_curve.png")
+        plot(rows, args.out / "budget_curve.png")
+    except ImportError:
+        print("matplotlib is missing: no PNG; draw it elsewhere with `python -m benchmarks.budget_curve --replot "
+              f"--out {args.out}`")
     print(f"suggested pretrain_epochs: {suggestion(rows, args.tolerance)} (probe val AUC within {args.tolerance} "
           f"of each arm's best); {time.time() - start:.0f} s; {args.out / 'budget_curve.png'}")
     return 0

@@ -23,6 +23,9 @@ def test_curve_records_the_monitor_every_epoch_and_the_probe_at_every_budget(rea
     assert (tmp_path / "curve" / "budget_curve.png").stat().st_size > 0
     assert "suggested pretrain_epochs:" in capsys.readouterr().out
     assert len(RunStore().runs("pretrain")) == 2  # each budget is a stored pre-training
+    (tmp_path / "curve" / "budget_curve.png").unlink()
+    assert budget_curve.main(["--replot", "--out", str(tmp_path / "curve")]) == 0  # the PNG from the lines alone
+    assert (tmp_path / "curve" / "budget_curve.png").stat().st_size > 0
 
 
 def test_suggestion_is_the_smallest_budget_near_every_arms_best():
