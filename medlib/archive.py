@@ -197,12 +197,14 @@ def archive_command(args) -> int:
         chapters = args.only or list(CHAPTERS)
         manifest = export_archive(parameters(profile=args.profile), chapters, args.folder)
         sizes = ", ".join(f"{p['bytes'] / 2**20:.2f} MiB" for p in manifest["parts"])
-        print(f"{len(manifest['runs'])} runs of {', '.join(chapters)} in {len(manifest['parts'])} part(s) "
+        only = f" --only {' '.join(chapters)}" if args.only else ""
+        print(f"{len(manifest['runs'])} runs of {' '.join(args.only or ['every chapter'])} in "
+              f"{len(manifest['parts'])} part(s) "
               f"({sizes or 'none'}) and {MANIFEST} under {args.folder}; precision {manifest['precisions']}, "
               f"device {manifest['devices']}")
         if manifest["missing"]:
             print(f"{len(manifest['missing'])} runs not stored yet (a partial archive): `python -m medlib compute "
-                  f"--profile {args.profile} --only {' '.join(chapters)}` computes them")
+                  f"--profile {args.profile}{only}` computes them")
     else:
         counts = import_archive(args.folder)
         print(f"{counts['imported']} runs imported, {counts['kept']} already stored, {counts['missing']} listed as "
