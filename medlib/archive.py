@@ -93,7 +93,9 @@ def export_archive(P, chapters: list[str], folder: Path | str, store: RunStore |
     for cfg in [*pretrains, *runnable(adaptations, say)]:
         run_dir = store.path(kind(cfg), cfg.to_dict())
         if store.get(kind(cfg), cfg.to_dict(), quiet=True) is None:
-            missing.append({"kind": kind(cfg), "key": run_dir.name, "run": describe(cfg)})
+            needs = getattr(cfg, "pretrain", None)  # its pre-training's weights, which no archive holds
+            missing.append({"kind": kind(cfg), "key": run_dir.name, "run": describe(cfg),
+                            "pretrain": needs and store.path("pretrain", needs.to_dict()).name})
         else:
             stored.append((kind(cfg), run_dir))
     parts = _pack(stored)
@@ -135,8 +137,11 @@ def read_manifest(folder: Path | str) -> dict:
 
 def import_archive(folder: Path | str, store: RunStore | None = None, say=print) -> dict:
     """Fill ``store`` from the archive in ``folder``; return counts (``imported``, ``kept``: already stored,
-    ``missing``: runs the archive lists as not yet computed). Raises :class:`ArchiveError`, before anything is
-    written, if a part or a file fails its checksum or a part holds a file the manifest does not list."""
+    ``left_out``, ``missing``: runs the archive lists as not yet computed). Raises :class:`ArchiveError`, before
+    anything is written, if a part or a file fails its checksum or a part holds a file the manifest does not list.
+
+    A pre-training that a missing adaptation needs is left out: the archive has no weights, so ``compute`` runs it
+    again with that adaptation (imported, it would count as stored and the adaptation would find no encoder)."""
     store, folder = store or RunStore(), Path(folder)
     manifest = read_manifest(folder)
     expected = {f"{r['kind']}/{r['key']}/{name}": digest
@@ -162,9 +167,13 @@ def import_archive(folder: Path | str, store: RunStore | None = None, say=print)
     if absent:
         raise ArchiveError(f"the parts lack {len(absent)} file(s) the manifest lists, e.g. {absent[0]}; "
                            "nothing imported")
-    counts = {"imported": 0, "kept": 0, "missing": len(manifest["missing"])}
+    counts = {"imported": 0, "kept": 0, "left_out": 0, "missing": len(manifest["missing"])}
+    needed = {m.get("pretrain") for m in manifest["missing"]}
     for run in manifest["runs"]:
         run_dir = store.root / run["kind"] / run["key"]
+        if run["kind"] == "pretrain" and run["key"] in needed:
+            counts["left_out"] += 1
+            continue
         try:
             read_result(run_dir / "result.json")
             counts["kept"] += 1
@@ -207,6 +216,7 @@ def archive_command(args) -> int:
                   f"--profile {args.profile}{only}` computes them")
     else:
         counts = import_archive(args.folder)
-        print(f"{counts['imported']} runs imported, {counts['kept']} already stored, {counts['missing']} listed as "
-              f"not computed yet (run store {RunStore().root})")
+        print(f"{counts['imported']} runs imported, {counts['kept']} already stored, {counts['left_out']} "
+              f"pre-trainings left out (missing adaptations need their weights: compute runs them again), "
+              f"{counts['missing']} runs listed as not computed yet (run store {RunStore().root})")
     return 0

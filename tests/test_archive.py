@@ -14,7 +14,7 @@ from medmnist import Evaluator
 from medlib import archive, jobs, plan
 from medlib.archive import ArchiveError, export_archive, import_archive
 from medlib.cli import main
-from medlib.experiment import run_adaptation
+from medlib.experiment import pretrained, run_adaptation
 from medlib.profiles import parameters
 from medlib.store import RunStore
 from medlib.validation import ParameterError
@@ -54,15 +54,16 @@ def test_a_partial_archive_imports_and_compute_adds_only_what_is_missing_then_ch
         real_data, tmp_path, monkeypatch, capsys):
     P = parameters(profile="smoke", **KNOBS)
     first = RunStore(tmp_path / "gpu_run_1")
-    scratch = next(c for c in plan.head_to_head(P) if c.arm == "scratch")
-    run_adaptation(scratch, first, progress=False)  # the first GPU run stopped after one run
+    scratch, simclr = plan.head_to_head(P)
+    run_adaptation(scratch, first, progress=False)  # the first GPU run stopped after one adaptation
+    pretrained(simclr.pretrain, first, progress=False)  # and a pre-training whose adaptation is still missing
     manifest = export_archive(P, CHAPTER, tmp_path / "partial", first)
-    assert [r["key"] for r in manifest["runs"]] == [first.path("adapt", scratch.to_dict()).name]
-    assert {m["run"] for m in manifest["missing"]} == {"pretrain ssl-simclr on pneumoniamnist+retinamnist seed 0",
-                                                        "ssl-simclr linear -> breastmnist seed 0"}
+    assert [r["kind"] for r in manifest["runs"]] == ["pretrain", "adapt"]
+    assert [m["run"] for m in manifest["missing"]] == ["ssl-simclr linear -> breastmnist seed 0"]
 
     second = RunStore(tmp_path / "gpu_run_2")
-    assert import_archive(tmp_path / "partial", second) == {"imported": 1, "kept": 0, "missing": 2}
+    counts = import_archive(tmp_path / "partial", second)
+    assert counts == {"imported": 1, "kept": 0, "left_out": 1, "missing": 1}  # its weights are not in the archive
     summary = _compute(P, second)
     assert (summary["stored"], summary["done"], summary["failed"]) == (1, 2, 0)
     manifest = export_archive(P, CHAPTER, tmp_path / "partial", second)  # the same folder, now complete
