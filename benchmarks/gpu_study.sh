@@ -37,8 +37,8 @@ fi
 medlib() { python3 -m medlib "$@"; }
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"; } \
   > "$OUT/device.txt"
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo 'unknown (no .git here: name it in the commit message)')" \
-  >> "$OUT/device.txt"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "unknown (no .git here: name it in the commit message)")
+echo "commit $commit" >> "$OUT/device.txt"
 python3 -c "import torch, submitit, lightly, medmnist; from medlib.compute import precision; print('torch',
 torch.__version__, 'cuda', torch.cuda.is_available(), 'precision', precision())" | tee -a "$OUT/device.txt"
 
