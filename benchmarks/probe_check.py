@@ -1,6 +1,6 @@
 """The old linear probe against the new one on the same frozen features (BreastMNIST, the quick profile's data).
 
-Old probe (medlib before issue 17, kept only here): a linear layer trained with Adam at 1e-3 on the raw
+Old probe (medlib before 2026-11-28, kept only here): a linear layer trained with Adam at 1e-3 on the raw
 post-ReLU features, batch 128, no class weights, the learning rate x0.1 at 50 % and 75 % of the quick profile's
 100 linear epochs (``OLD_EPOCHS``), the epoch with the best val AUC kept. New probe: :func:`medlib.adapt.linear_probe`
 (standardised features, L2 logistic regression by L-BFGS with balanced class weights, C chosen on val AUC).
@@ -37,7 +37,7 @@ OLD_EPOCHS = 100  # the quick profile's linear-probe epochs before the probe fit
 
 
 def old_probe(f_train, y_train, f_val, y_val, epochs, seed, device, lr=1e-3, batch_size=128):
-    """The pre-issue-17 probe: Adam on raw features, MedMNIST's step schedule, best val-AUC epoch kept."""
+    """The probe before 2026-11-28: Adam on raw features, MedMNIST's step schedule, best val-AUC epoch kept."""
     torch.manual_seed(seed)
     head = torch.nn.Linear(f_train.shape[1], 2).to(device)
     g = torch.Generator().manual_seed(seed)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m medlib {pretrain,finetune,runs,compute,chapter,book,bench} --help``."""
+"""Command line: ``python -m medlib {pretrain,finetune,runs,compute,archive,chapter,book,bench} --help``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _pretrain_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrain-epochs", type=int)
     p.add_argument("--pretrain-batch-size", type=int)
     p.add_argument("--pretrain-max-images", type=int, help="seeded subset of the source pool")
-    p.add_argument("--profile", help="smoke, quick or full (default MEDLIB_PROFILE or smoke): the value of "
+    p.add_argument("--profile", help="smoke, quick, gpu or full (default MEDLIB_PROFILE or smoke): the value of "
                    "every option not given")
 
 
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=["pretrain", "adapt"])
 
     p = sub.add_parser("compute", help="compute every run the chosen chapters need as jobs (no notebook stack)")
-    p.add_argument("--profile", required=True, help="smoke, quick or full")
+    p.add_argument("--profile", required=True, help="smoke, quick, gpu or full")
     p.add_argument("--only", nargs="+", help="chapter names, e.g. 03_head_to_head (default: every chapter)")
     p.add_argument("--executor", default="local", help="local (processes), slurm or debug (in this process)")
     p.add_argument("--jobs", type=int, default=1,
@@ -95,6 +95,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, help="GPUs per Slurm job (default MEDLIB_SLURM_GPUS or 1)")
     p.add_argument("--dry-run", action="store_true", help="print the job count per chapter; submit nothing")
 
+    p = sub.add_parser("archive", help="export what the chapters read from the run store (no weights) into at most "
+                       "8 files, or import such an archive into a run store")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("export", help="the chosen chapters' stored runs into FOLDER (replaces an older export)")
+    a.add_argument("--profile", required=True, help="smoke, quick, full or gpu")
+    a.add_argument("--only", nargs="+", help="chapter names, e.g. 03_head_to_head (default: every chapter); "
+                   "FOLDER may follow them")
+    a.add_argument("folder", nargs="?")
+    a = actions.add_parser("import", help="fill the run store (MEDLIB_RUNS) from FOLDER, verifying checksums")
+    a.add_argument("folder")
+
     p = sub.add_parser("chapter", help="execute one chapter template with parameters of your own into a folder")
     p.add_argument("name", help="a chapter, e.g. 04_scarcity")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -104,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", help="folder the executed notebook is written to (default: here)")
 
     p = sub.add_parser("book", help="execute every chapter with papermill into book/results/ and build the HTML")
-    p.add_argument("--profile", required=True, help="smoke, quick or full")
+    p.add_argument("--profile", required=True, help="smoke, quick, gpu or full")
     p.add_argument("--only", nargs="+", help="chapter names, e.g. 04_scarcity")
     p.add_argument("--no-build", action="store_true", help="execute the chapters but skip jupyter-book build")
 
@@ -185,6 +196,10 @@ def _run(args) -> int:
         from .jobs import compute_command
 
         return compute_command(parameters(profile=args.profile), args)
+    elif args.command == "archive":
+        from .archive import archive_command
+
+        return archive_command(args)
     elif args.command == "chapter":
         from .runner import chapters, run_chapter
 
@@ -224,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import ChapterFailed
 
         failures += (ChapterFailed,)
+    if args.command == "archive":
+        from .archive import ArchiveError
+
+        failures += (ArchiveError,)
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers can be set
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None

@@ -181,6 +181,8 @@ def profile_note(profile: str) -> str:
                  "below only show that every step runs; do not read any difference between arms from them.",
         "quick": "**Profile `quick`:** the study sized for a 2-core CPU (capped train splits, few epochs). Read "
                  "differences against the spread over seeds; a gap within it is not a win.",
+        "gpu": "**Profile `gpu`:** the study at a real budget on one GPU with the offline files (whole source pools "
+               "and train splits, three pre-trainings per pre-trained arm, tuned fine-tuning).",
         "full": "**Profile `full`:** the study at paper scale (full train splits, 100 epochs, GPU).",
     }
     return notes.get(profile, f"Profile `{profile}`.")

@@ -1,4 +1,4 @@
-"""Profiles (smoke, quick, full) and the notebook parameters ("knobs") they set.
+"""Profiles (smoke, quick, full, gpu) and the notebook parameters ("knobs") they set.
 
 Every chapter's parameters cell lists the knobs it uses with ``None`` meaning "the profile's value";
 :func:`parameters` merges them with the profile, validates every value before any work starts, and refuses
@@ -53,6 +53,16 @@ PROFILES = {
         severities=[1, 2, 3, 4, 5],
         source_pools=[["pneumoniamnist"], ["retinamnist", "dermamnist"], ["octmnist", "pneumoniamnist"],
                       ["pathmnist", "bloodmnist", "dermamnist"]], n_images=8),
+    # the study at a real budget on one GPU with the offline files: whole pools and train splits, the
+    # cifar stem, MedMNIST v2's fine-tuning epochs, one pre-training per arm and seed.
+    # PROVISIONAL: pretrain_epochs=100 is not yet measured; `python -m benchmarks.budget_curve --profile gpu`
+    # on a GPU measures the curve it must come from (benchmarks/gpu_study.sh runs it).
+    "gpu": _COMMON | dict(
+        stem="cifar", targets=list(OFFLINE_FLAGS), seeds=[0, 1, 2], source_flags=list(OFFLINE_FLAGS),
+        pretrain_per_seed=True, pretrain_epochs=100, pretrain_max_images=None, pretrain_batch_size=512,
+        finetune_epochs=100, finetune_lrs=[1e-4, 3e-4, 1e-3], max_train_images=None,
+        label_fractions=[0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20], severities=[1, 3, 5],
+        source_pools=[["pneumoniamnist"], ["retinamnist"], ["pneumoniamnist", "retinamnist"]], n_images=8),
 }
 
 

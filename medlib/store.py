@@ -2,7 +2,9 @@
 
 Layout: ``<root>/<kind>/<key>/`` with ``config.json``, ``result.json`` (written last: a run counts only
 when it exists) and any artefacts (weights, checkpoints, prediction CSVs). Writes go to a temporary file
-that is renamed into place; a per-run file lock makes concurrent chapters compute a config once.
+that is renamed into place; a per-run file lock makes concurrent chapters compute a config once. With
+``MEDLIB_READ_ONLY=1`` (a store filled from an archive, :mod:`medlib.archive`) a missing run is an error, never a
+computation.
 """
 
 from __future__ import annotations
@@ -159,6 +161,21 @@ class StoreError(RuntimeError):
     """The run store's folder cannot hold runs (``MEDLIB_RUNS`` names a file, or cannot be written)."""
 
 
+def read_only() -> bool:
+    """Whether ``MEDLIB_READ_ONLY=1``: the store only serves stored runs and computes none."""
+    return os.environ.get("MEDLIB_READ_ONLY", "0") == "1"
+
+
+def _missing(kind: str, run_dir: Path, config: dict) -> StoreError:
+    """The one-line refusal of a read-only store asked for a run it does not hold."""
+    what = " ".join(str(config[k]) for k in ("arm", "protocol", "target", "sources", "seed") if k in config)
+    profile = os.environ.get("MEDLIB_PROFILE", "PROFILE")
+    return StoreError(f"the {kind} run {run_dir.name} ({what}) is not in the read-only run store "
+                      f"{run_dir.parent.parent} (MEDLIB_READ_ONLY=1); compute it with `python -m medlib compute "
+                      f"--profile {profile} --only CHAPTER` and export it again, or unset MEDLIB_READ_ONLY to "
+                      "compute it here")
+
+
 class RunStore:
     """Results of pre-training and adaptation runs under ``root`` (default :func:`runs_root`)."""
 
@@ -192,7 +209,8 @@ class RunStore:
         return result
 
     def cached(self, kind: str, config: dict, compute: Callable[[Path], dict]) -> dict:
-        """The stored result for ``config``, or ``compute(run_dir)`` stored first (once, under a lock).
+        """The stored result for ``config``, or ``compute(run_dir)`` stored first (once, under a lock); in a
+        read-only store (:func:`read_only`) a missing run raises :class:`StoreError` instead.
 
         Opening a run to compute it removes the temporary files a killed write left in its folder; a computation
         that fails before it stores anything removes the run's folder again. A computed run records the commit of
@@ -201,6 +219,8 @@ class RunStore:
         with which code the rest was computed."""
         run_dir = self.path(kind, config)
         result, commit = self.get(kind, config), None
+        if result is None and read_only():
+            raise _missing(kind, run_dir, config)
         if result is None:
             _make_folder(run_dir)
             try:

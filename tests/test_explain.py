@@ -82,7 +82,7 @@ def _explain_configs(protocols=("linear",)):
 
     from medlib.profiles import parameters
     from medlib.study import adapt_configs
-    P = parameters(profile="smoke", max_train_images=32, linear_epochs=1)
+    P = parameters(profile="smoke", max_train_images=32)
     configs = [replace(c, keep_model=True) for c in adapt_configs(P, "breastmnist", arms=["scratch"],
                                                                   protocols=list(protocols))]
     return [explain.ExplainConfig(c, 3, explain.panel_layer(configs), max_points=40) for c in configs]

@@ -155,7 +155,7 @@ def test_the_compute_path_imports_no_notebook_stack():
 def test_robustness_and_explainability_are_computed_as_a_third_wave_and_read_without_weights(real_data, capsys):
     from medlib import corruptions, explain
     from medlib.experiment import run_grid
-    P = parameters(profile="smoke", arms=["scratch", "ssl-simclr"], protocols=["linear"], linear_epochs=1,
+    P = parameters(profile="smoke", arms=["scratch", "ssl-simclr"], protocols=["linear"],
                    pretrain_max_images=64, max_train_images=32, severities=[1], n_images=2)
     only = ["07_robustness", "08_explainability"]
     assert jobs.compute_command(P, _args(only=only, executor="debug", jobs=1)) == 0

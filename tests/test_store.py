@@ -115,3 +115,17 @@ def test_a_run_store_that_cannot_hold_runs_is_one_clear_error(where, tmp_path):
     with pytest.raises(StoreError, match=f"the run store (cannot write to|{root} is a file)") as e:
         RunStore(root).cached("adapt", {"a": 1}, lambda run_dir: {"x": 1})
     assert str(root) in str(e.value) and "MEDLIB_RUNS" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_read_only_store_serves_stored_runs_and_refuses_a_missing_one_in_one_line(tmp_path, monkeypatch):
+    store, calls = RunStore(tmp_path), []
+    store.cached("adapt", {"arm": "tl", "seed": 0}, lambda run_dir: {"value": 1})
+    monkeypatch.setenv("MEDLIB_READ_ONLY", "1")
+    monkeypatch.setenv("MEDLIB_PROFILE", "quick")
+    assert store.cached("adapt", {"arm": "tl", "seed": 0}, calls.append) == {"value": 1}
+    with pytest.raises(StoreError) as e:
+        store.cached("adapt", {"arm": "tl", "seed": 1}, calls.append)
+    key = run_key("adapt", {"arm": "tl", "seed": 1})
+    assert calls == [] and "\n" not in str(e.value) and not (tmp_path / "adapt" / key).exists()
+    words = [key, "tl 1", "MEDLIB_READ_ONLY=1", "python -m medlib compute --profile quick"]
+    assert all(w in str(e.value) for w in words)
