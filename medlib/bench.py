@@ -114,7 +114,7 @@ def build(method: str, device: torch.device, batch_size: int, stem: str = "image
     torch.manual_seed(0)
     encoder = backbone("resnet18", stem)
     model = BENCHMARKED[method](encoder).to(device)
-    lr = PretrainConfig.lr * batch_size / 256  # the config's defaults, scaled with the batch as pre-training does
+    lr = BENCHMARKED[method].lr * batch_size / 256  # the method's rate, scaled with the batch as pre-training does
     return model, sgd(model, lr, PretrainConfig.weight_decay), lr
 
 

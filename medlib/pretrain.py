@@ -49,7 +49,7 @@ class PretrainConfig:
     stem: str = "imagenet"
     epochs: int = 10
     batch_size: int = 256
-    lr: float = 0.06
+    lr: float | None = None  # None: the method's own (``Method.lr``), x batch / 256
     weight_decay: float = 5e-4
     max_images: int | None = None
     seed: int = 0
@@ -64,6 +64,8 @@ class PretrainConfig:
         check_choice("stem", self.stem, STEMS)
         check_number("epochs", self.epochs, low=1, integer=True)
         check_number("batch_size", self.batch_size, low=2, integer=True)
+        if self.lr is None:
+            object.__setattr__(self, "lr", get(self.arm).lr)
         check_number("lr", self.lr, low=0, low_open=True)
         check_number("weight_decay", self.weight_decay, low=0)
         if self.max_images is not None:

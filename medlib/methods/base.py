@@ -26,13 +26,16 @@ class Method(nn.Module):
     A subclass sets ``arm`` (its :class:`Arm`), ``name`` and ``title`` (the method, e.g. ``"simclr"``,
     ``"SimCLR"``), and ``lightly_transform(size, **options)``, lightly's transform of the same views (for
     ``python -m medlib bench``; None: not benchmarked). ``create`` makes it on an encoder for a pool with
-    ``n_classes`` labels, drawing its heads' initial weights from torch's global generator.
+    ``n_classes`` labels, drawing its heads' initial weights from torch's global generator. ``lr`` is its
+    pre-training's learning rate at batch 256 (SGD, scaled linearly with the batch): lightly's CIFAR-10 recipe at
+    half its rate, unless a method needs its own.
     """
 
     arm: Arm
     name: str
     title: str
     lightly_transform = None
+    lr = 0.06
 
     @classmethod
     def create(cls, encoder: nn.Module, n_classes: int) -> "Method":
