@@ -49,7 +49,7 @@ export_archive() { medlib archive export --profile "$PROFILE" "$OUT/archive" >> 
 
 if [ "${CURVE_EPOCHS:-100}" -gt 0 ] && [ "$(left)" -gt 0 ]; then
   timeout -k 10 "$(budget "${CURVE_SECONDS:-150}")" python3 -m benchmarks.budget_curve --profile "$PROFILE" \
-    --epochs "${CURVE_EPOCHS:-100}" --every "${CURVE_EVERY:-50}" --arms ${CURVE_ARMS:-tl ssl-simclr ssl-byol} \
+    --epochs "${CURVE_EPOCHS:-100}" --every "${CURVE_EVERY:-50}" ${CURVE_ARMS:+--arms $CURVE_ARMS} \
     --out "$OUT/curve" 2>&1 | tee "$OUT/curve.log"
 fi
 
