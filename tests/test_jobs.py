@@ -128,8 +128,8 @@ def test_bad_slurm_environment_is_refused(capsys, monkeypatch):
 def test_dry_run_counts_each_chapters_runs_and_submits_nothing(capsys):
     assert main(["compute", "--profile", "smoke", "--only", "03_head_to_head", "06_domain", "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["03_head_to_head: 3 pre-trainings, 10 adaptations", "06_domain: 6 pre-trainings, 16 adaptations",
-                   "distinct runs: 9 pre-trainings, 22 adaptations"]
+    assert out == ["03_head_to_head: 4 pre-trainings, 12 adaptations", "06_domain: 8 pre-trainings, 20 adaptations",
+                   "distinct runs: 12 pre-trainings, 28 adaptations"]
     assert not RunStore().root.exists()
 
 
