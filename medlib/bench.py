@@ -10,8 +10,8 @@ Grill et al., NeurIPS 2020; ...) are timed:
     step of :func:`medlib.pretrain.pretrain`.
 ``b`` the standard recipe: PIL images (made per item from a uint8 array, as ``medmnist``'s datasets do) through
     the method's lightly transform (e.g. ``SimCLRTransform``, ``BYOLView1Transform`` + ``BYOLView2Transform``)
-    in a torch ``DataLoader``, then the same model, loss and step. By default (``recipe="matched"``) the transforms are set to medlib's
-    recipe (crop scale 0.2-1, jitter 0.4 without hue, grey 0.2, no blur, BYOL's second view solarised with
+    in a torch ``DataLoader``, then the same model, loss and step. By default (``recipe="matched"``) the
+    transforms are set to medlib's recipe (crop scale 0.2-1, jitter 0.4 without hue, grey 0.2, no blur, BYOL's second view solarised with
     p 0.2, mean/std 0.5) so that both sides do the same work; ``recipe="default"`` keeps lightly's defaults
     (which add Gaussian blur and hue jitter, and so only make ``b`` slower).
 ``c`` the compute bound: the same forward, backward and step on views made before the clock starts.

@@ -32,7 +32,8 @@ def test_run_chapter_injects_parameters_and_profile(tmp_path):
     out = run_chapter("01_ok", "quick", {"n": 3}, output_dir=tmp_path / "out", notebooks_dir=tmp_path)
     assert out == tmp_path / "out" / "01_ok.ipynb"
     assert "quick 3 quick" in outputs_text(out)
-    injected = [c for c in nbformat.read(out, as_version=4).cells if "injected-parameters" in c.metadata.get("tags", [])]
+    injected = [c for c in nbformat.read(out, as_version=4).cells
+                if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "hide-input" in injected[0].metadata["tags"]  # folded in the book
 
 
