@@ -103,6 +103,7 @@ def run_chapter(name: str, profile: str, parameters: dict | None = None, output_
         tail = "\n".join(_ANSI.sub("", "\n".join(err.traceback)).splitlines()[-8:])
         raise ChapterFailed(name, err.ename, err.evalue, tail, executed) from None
     fold_injected_parameters(executed)
+    redact_machine_paths(executed)
     atomic_write(output, executed.read_bytes())
     shutil.rmtree(executed.parent)
     return output
@@ -116,6 +117,24 @@ def fold_injected_parameters(path: Path) -> None:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags and "hide-input" not in tags:
             cell.metadata["tags"] = [*tags, "hide-input"]
+    nbformat.write(nb, path)
+
+
+def redact_machine_paths(path: Path) -> None:
+    """Name this machine's folders in an executed notebook's outputs by what sets them (``MEDLIB_DATA``,
+    ``MEDLIB_RUNS``, torch's hub cache), so that a rendered page shows no machine path."""
+    import torch
+
+    names = {str(data_root().absolute()): "$MEDLIB_DATA", str(runs_root()): "$MEDLIB_RUNS",
+             torch.hub.get_dir(): "<torch's hub cache>"}
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            for key, value in [("text", out.get("text"))] + list(out.get("data", {}).items()):
+                if isinstance(value, str) and any(folder in value for folder in names):
+                    for folder, name in names.items():
+                        value = value.replace(folder, name)
+                    (out if key == "text" else out["data"])[key] = value
     nbformat.write(nb, path)
 
 

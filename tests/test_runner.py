@@ -191,3 +191,17 @@ def test_an_executed_chapter_shows_no_machine_path(real_data, tmp_path):
     shown = [json.dumps(o) for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
              for o in c.outputs]
     assert shown and not [m.group(0) for s in shown for m in [MACHINE_PATH.search(s)] if m]
+
+
+def test_an_executed_chapter_names_machine_folders_by_what_sets_them(tmp_path, monkeypatch):
+    """A chapter that prints the data root, the run store or torch's hub folder shows their variables instead."""
+    import torch
+
+    monkeypatch.setenv("MEDLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("MEDLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    write_notebook(tmp_path / "01_paths.ipynb", "import os, torch\n"
+                   "print(os.environ['MEDLIB_DATA'], os.environ['MEDLIB_RUNS'])",
+                   f"print('weights not in {tmp_path / 'hub'}/checkpoints')")
+    out = run_chapter("01_paths", "smoke", output_dir=tmp_path / "out", notebooks_dir=tmp_path)
+    assert outputs_text(out) == "$MEDLIB_DATA $MEDLIB_RUNS\nweights not in <torch's hub cache>/checkpoints\n"
