@@ -89,9 +89,11 @@ def test_relative_run_store_and_data_paths_mean_the_same_to_the_cli_and_the_book
     monkeypatch.setenv("MEDLIB_RUNS", "my-runs")
     monkeypatch.setenv("MEDLIB_DATA", "my-data")
     write_notebook(tmp_path / "01_ch.ipynb", "from medlib.data import data_root\nfrom medlib.store import RunStore\n"
-                                             "print(RunStore().root.resolve(), data_root().resolve())")
+                                             "print(*RunStore().root.resolve().parts, '|',\n"
+                                             "      *data_root().resolve().parts)")
     out = run_chapter("01_ch", "smoke", output_dir=tmp_path / "out", notebooks_dir=tmp_path)
-    assert outputs_text(out).split() == [str(tmp_path / "my-runs"), str(tmp_path / "my-data")]
+    # as parts: the runner names the whole folders $MEDLIB_RUNS / $MEDLIB_DATA in outputs (no machine path shown)
+    assert outputs_text(out).split() == [*(tmp_path / "my-runs").parts, "|", *(tmp_path / "my-data").parts]
     assert (RunStore().root.resolve(), data_root().resolve()) == (tmp_path / "my-runs", tmp_path / "my-data")
 
 
