@@ -1,7 +1,9 @@
 """Augmented views drawn in batches on the training device, with per-sample random parameters.
 
 The SimCLR recipe (Chen et al., ICML 2020): random resized crop, horizontal flip, colour jitter and random
-grey; BYOL (Grill et al., NeurIPS 2020) adds solarisation to its second view. Gaussian blur is left out at
+grey; BYOL (Grill et al., NeurIPS 2020) adds solarisation to its second view. Most MedMNIST images are grey,
+on which saturation and grey conversion do nothing, so the self-supervised views add a random gamma (an
+intensity curve, as in medical-imaging augmentation pipelines such as nnU-Net's) to the jitter. Gaussian blur is left out at
 MedMNIST's small sizes, as SimCLR does on CIFAR-10. One ``grid_sample`` call crops, resizes and flips a whole
 batch, and two batched 3 x 3 colour products do the jitter, grey and normalisation, so no image ever goes
 through PIL and the views cost a few per cent of a ResNet-18 step (``python -m medlib bench``).
@@ -55,13 +57,15 @@ class ViewAugment:
     hflip: float = 0.5
     jitter: float = 0.4  # brightness, contrast and saturation strength
     jitter_p: float = 0.8
+    gamma: float = 0.0  # with the jitter: x -> x ** g, log g uniform in [-log(1 + gamma), log(1 + gamma)]
     grey_p: float = 0.2
     solarize_p: float = 0.0
 
     @property
     def draws(self) -> int:
-        """Random numbers per sample: crop area, ratio, centre x and y, flip; jitter on, b, c, s; grey; solarise."""
-        return 5 + 4 * (self.jitter > 0) + (self.grey_p > 0) + (self.solarize_p > 0)
+        """Random numbers per sample: crop area, ratio, centre x and y, flip; jitter on, b, c, s, gamma; grey;
+        solarise."""
+        return 5 + (self.jitter > 0) * (4 + (self.gamma > 0)) + (self.grey_p > 0) + (self.solarize_p > 0)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n, dev = images.shape[0], images.device
@@ -81,6 +85,10 @@ class ViewAugment:
             mean = x.mean(dim=2) @ luma  # mean luma of each cropped image
             matrix = (s * c * b).view(n, 1, 1) * eye + ((1 - s) * c * b).view(n, 1, 1) * luma
             x = torch.einsum("nck,nkp->ncp", matrix, x).add_(((1 - c) * b * mean).view(n, 1, 1)).clamp_(0, 255)
+            if self.gamma > 0:
+                log_g = _uniform(next(u), -math.log1p(self.gamma), math.log1p(self.gamma))
+                curve = torch.where(on, torch.exp(log_g), 1.0).view(n, 1, 1)
+                x = x.mul_(1 / 255).pow_(curve).mul_(255)
         if self.grey_p > 0:  # grey (luma in every channel) and normalisation, (x / 255 - MEAN) / STD, in one product
             grey = (next(u) < self.grey_p).view(n, 1, 1)
             matrix = torch.where(grey, luma.expand(3, 3), eye) * (1 / (255 * STD))
@@ -119,6 +127,6 @@ def _base(size: int, device: torch.device) -> torch.Tensor:
     return torch.linspace(-1, 1, size, device=device) * (size - 1) / size
 
 
-SIMCLR_VIEW = ViewAugment()
-BYOL_VIEWS = (ViewAugment(), ViewAugment(solarize_p=0.2))
-SUPERVISED_VIEW = ViewAugment(crop_scale=(0.5, 1.0), jitter=0.0, grey_p=0.0)
+SIMCLR_VIEW = ViewAugment(gamma=0.5)
+BYOL_VIEWS = (ViewAugment(gamma=0.5), ViewAugment(gamma=0.5, solarize_p=0.2))
+SUPERVISED_VIEW = ViewAugment(crop_scale=(0.5, 1.0), jitter=0.2, gamma=0.2, grey_p=0.0)  # milder intensity jitter

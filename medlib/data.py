@@ -27,6 +27,7 @@ FLAGS = tuple(flag for flag in INFO if not flag.endswith("3d"))
 SIZES = (28, 64, 128, 224)
 SPLITS = ("train", "val", "test")
 SINGLE_LABEL_TASKS = ("binary-class", "multi-class", "ordinal-regression")
+SAME_PATIENTS = (("organamnist", "organcmnist", "organsmnist"),)  # one CT collection cut in three planes
 
 
 class DataError(RuntimeError):
@@ -228,6 +229,23 @@ def check_sources(sources, targets=()) -> tuple[tuple[str, ...], tuple[str, ...]
         raise ParameterError(f"sources={list(sources)!r}: {', '.join(multi)}; a source pool needs single-label "
                              "datasets")
     return sources, targets
+
+
+def same_patients(flag: str) -> tuple[str, ...]:
+    """The datasets cut from the same patients as ``flag``, itself included: OrganA/C/SMNIST are the axial,
+    coronal and sagittal slices of one set of abdominal CT scans (MedMNIST v2), so one of them in another's source
+    pool pre-trains on the target's own patients."""
+    return next((group for group in SAME_PATIENTS if flag in group), (flag,))
+
+
+def check_source_pool(sources, targets) -> None:
+    """A source pool holds no target nor a dataset cut from a target's patients (:func:`same_patients`): the
+    target's own labelled images, or its patients' other views, would pre-train its encoder."""
+    inside = [f"the target {t!r}" if flag == t else f"{flag!r} (cut from the patients of the target {t!r})"
+              for t in targets for flag in same_patients(t) if flag in sources]
+    if inside:
+        raise ParameterError(f"sources={list(sources)!r} contains {', '.join(inside)}; a source pool must leave "
+                             "out the target it pre-trains for and every dataset cut from its patients")
 
 
 def eval_hashes(targets, size: int = 28, root: Path | None = None) -> set[str]:

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .adapt import PROTOCOLS, adapt
 from .compute import default_device, precision
-from .data import FLAGS, SINGLE_LABEL_TASKS, SIZES, ImageSet, load
+from .data import FLAGS, SINGLE_LABEL_TASKS, SIZES, ImageSet, check_source_pool, load
 from .metrics import METRICS, evaluate, majority_baseline, read_predictions, write_predictions
 from .methods import ARMS
 from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_problem
@@ -21,7 +21,7 @@ from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain
 from .samplers import check_scenario, imbalance_subset, label_subset
 from .stats import Prediction, seed_summary
 from .store import RunStore, StoreError, load_torch, save_torch
-from .validation import ParameterError, check_choice, check_number, check_numbers, check_source_pool
+from .validation import ParameterError, check_choice, check_number, check_numbers
 
 
 @dataclass(frozen=True)

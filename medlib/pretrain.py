@@ -53,6 +53,7 @@ class PretrainConfig:
     weight_decay: float = 5e-4
     max_images: int | None = None
     seed: int = 0
+    recipe: str | None = None  # None: the method's (``Method.recipe``)
 
     def __post_init__(self):
         check_choice("arm", self.arm, PRETRAINED_ARMS)
@@ -66,6 +67,9 @@ class PretrainConfig:
         check_number("batch_size", self.batch_size, low=2, integer=True)
         if self.lr is None:
             object.__setattr__(self, "lr", get(self.arm).lr)
+        if self.recipe is None:
+            object.__setattr__(self, "recipe", get(self.arm).recipe)
+        check_choice("recipe", self.recipe, (get(self.arm).recipe,))
         check_number("lr", self.lr, low=0, low_open=True)
         check_number("weight_decay", self.weight_decay, low=0)
         if self.max_images is not None:
@@ -97,10 +101,11 @@ def knn_accuracy(encoder, bank: ImageSet, queries: ImageSet, device, k: int = 20
     return (pred[:, 0].cpu() == queries.labels).float().mean().item()
 
 
-def build_method(cfg: PretrainConfig, n_classes: int) -> Method:
-    """``cfg.arm``'s method on a fresh encoder, its initial weights drawn from ``cfg.seed``."""
+def build_method(cfg: PretrainConfig, class_counts: torch.Tensor) -> Method:
+    """``cfg.arm``'s method on a fresh encoder for a pool with ``class_counts`` images per label, its initial
+    weights drawn from ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
-    return get(cfg.arm).create(backbone(cfg.backbone, cfg.stem), n_classes)
+    return get(cfg.arm).create(backbone(cfg.backbone, cfg.stem), class_counts)
 
 
 def pools(cfg: PretrainConfig, knn_images: int = 2000) -> tuple[ImageSet, ImageSet, ImageSet]:
@@ -117,7 +122,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = N
     device = device or default_device()
     run_dir = Path(run_dir)
     pool, bank, held_out = pools(cfg)
-    method = build_method(cfg, pool.n_classes).to(device)
+    method = build_method(cfg, torch.bincount(pool.labels, minlength=pool.n_classes)).to(device)
     bs = min(cfg.batch_size, len(pool))
     lr = cfg.lr * bs / 256
     optimizer = sgd(method, lr, cfg.weight_decay)

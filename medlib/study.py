@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import types
 
+from .data import same_patients
 from .experiment import AdaptConfig
 from .pretrain import PRETRAINED_ARMS, PretrainConfig
 
 
 def sources_for(P: types.SimpleNamespace, target: str) -> tuple[str, ...]:
-    """The source pool of a target: ``P.sources`` if given, else the profile's flags less the target."""
-    return tuple(P.sources) if P.sources else tuple(f for f in P.source_flags if f != target)
+    """The source pool of a target: ``P.sources`` if given, else the profile's flags less the target and the
+    datasets cut from its patients (:func:`medlib.data.same_patients`)."""
+    return tuple(P.sources) if P.sources else tuple(f for f in P.source_flags if f not in same_patients(target))
 
 
 def pretrain_config(P: types.SimpleNamespace, arm: str, target: str, sources=None, seed: int = 0) -> PretrainConfig:

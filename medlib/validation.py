@@ -74,11 +74,3 @@ def check_numbers(name: str, values, **kwargs) -> tuple:
     for v in values:
         check_number(name, v, **kwargs)
     return values
-
-
-def check_source_pool(sources, targets) -> None:
-    """A source pool holds no target: the target's own labelled images would pre-train its encoder."""
-    inside = [t for t in targets if t in sources]
-    if inside:
-        raise ParameterError(f"sources={list(sources)!r} contains the target {', '.join(map(repr, inside))}; "
-                             "a source pool must leave out the target it pre-trains for")

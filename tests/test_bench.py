@@ -151,6 +151,8 @@ def step_by_step_view(aug, images, g):
         mean = luma(y).mean(dim=(2, 3), keepdim=True)
         y = (y - mean) * c + mean
         y = ((y - luma(y)) * s + luma(y)).clamp_(0, 1)
+        if aug.gamma > 0:
+            y = y ** torch.exp(uniform(n, -math.log1p(aug.gamma), math.log1p(aug.gamma))).view(n, 1, 1, 1)
         x = torch.where(on, y, x)
     if aug.grey_p > 0:
         x = torch.where((torch.rand(n, generator=g) < aug.grey_p).view(n, 1, 1, 1), luma(x).expand_as(x), x)

@@ -46,7 +46,8 @@ def test_a_taken_arm_name_or_colour_is_refused_and_an_unknown_arm_is_one_line():
 @pytest.mark.parametrize("arm", methods.PRETRAINED_ARMS)
 def test_every_methods_step_has_no_host_synchronisation(arm, one_thread):
     """What a CUDA graph cannot capture (a device-to-host read) shows on the CPU as one of these aten calls."""
-    method = build_method(PretrainConfig(arm, ("pneumoniamnist",), ("breastmnist",)), n_classes=3)
+    method = build_method(PretrainConfig(arm, ("pneumoniamnist",), ("breastmnist",)),
+                          torch.tensor([5, 3, 2]))
     images = torch.randint(0, 256, (4, 3, 28, 28), dtype=torch.uint8)
     labels = torch.tensor([0, 1, 2, 0])
     ops = aten_ops(lambda: method.loss(images, labels, torch.Generator().manual_seed(0)).backward())
@@ -100,3 +101,17 @@ def test_each_method_pre_trains_at_its_own_learning_rate_and_the_others_keys_kee
              for a in ("tl", "ssl-simclr", "ssl-byol", "ssl-vicreg")}
     assert rates == {"tl": 0.06, "ssl-simclr": 0.06, "ssl-byol": 0.06, "ssl-vicreg": 0.02}
     assert PretrainConfig("ssl-vicreg", ("pneumoniamnist",), lr=0.1).lr == 0.1  # a given rate wins
+
+
+def test_tl_weights_every_class_of_its_pool_equally():
+    """The supervised arm's cross-entropy is class-balanced (n / (k * count)): a pool that is 90 % one class
+    contributes as much loss per class as a balanced one; its config names the recipe, so that the key changes
+    with it."""
+    counts = torch.tensor([90, 10])
+    method = build_method(PretrainConfig("tl", ("pneumoniamnist",), ("breastmnist",)), counts)
+    assert torch.allclose(method.class_weight, torch.tensor([100 / 180, 100 / 20]))
+    assert torch.allclose(method.class_weight * counts, torch.tensor(50.0))
+    cfg = PretrainConfig("tl", ("pneumoniamnist",), ("breastmnist",))
+    assert cfg.recipe == methods.get("tl").recipe != methods.get("ssl-simclr").recipe
+    with pytest.raises(ParameterError, match="recipe='old' is not allowed"):
+        PretrainConfig("tl", ("pneumoniamnist",), ("breastmnist",), recipe="old")

@@ -54,3 +54,12 @@ def test_plan_imports_alone_and_plots_run_no_experiments():
     run = subprocess.run([sys.executable, "-c", "import sys, medlib.plots; print('medlib.experiment' in sys.modules)"],
                          capture_output=True, text=True)
     assert run.stdout.strip() == "False", run.stderr
+
+
+def test_no_pool_holds_a_dataset_cut_from_its_targets_patients():
+    """OrganA/C/SMNIST are one CT collection in three planes: in the full profile OrganCMNIST's pool leaves out
+    OrganA and OrganS, and every other target's pool keeps them."""
+    P = parameters(profile="full")
+    pools = {t: by_arm["tl"].sources for t, by_arm in plan.pretrainings(P).items()}
+    assert not {"organamnist", "organcmnist", "organsmnist"} & set(pools["organcmnist"])
+    assert {"organamnist", "organsmnist"} <= set(pools["breastmnist"]) and "breastmnist" not in pools["breastmnist"]

@@ -139,6 +139,10 @@ CLI_CASES = {
                                                    "'breastmnist'; a source pool must leave out the target"),
     "target in its own pool (finetune)": (["finetune", "--arm", "ssl-byol", "--target", "retinamnist", "--sources",
                                            "retinamnist"], "contains the target 'retinamnist'"),
+    "a target's patients in its pool": (["pretrain", "--arm", "tl", "--target", "organcmnist", "--sources",
+                                         "pathmnist", "organsmnist"],
+                                        "sources=['pathmnist', 'organsmnist'] contains 'organsmnist' (cut from the "
+                                        "patients of the target 'organcmnist'); a source pool must leave out"),
     "source listed twice": (["pretrain", "--arm", "tl", "--target", "breastmnist", "--sources", "pneumoniamnist",
                              "pneumoniamnist"], "lists 'pneumoniamnist' more than once; give each value once"),
     "multi-label source": (["pretrain", "--arm", "tl", "--target", "breastmnist", "--sources", "chestmnist"],

@@ -25,10 +25,12 @@ class Method(nn.Module):
 
     A subclass sets ``arm`` (its :class:`Arm`), ``name`` and ``title`` (the method, e.g. ``"simclr"``,
     ``"SimCLR"``), and ``lightly_transform(size, **options)``, lightly's transform of the same views (for
-    ``python -m medlib bench``; None: not benchmarked). ``create`` makes it on an encoder for a pool with
-    ``n_classes`` labels, drawing its heads' initial weights from torch's global generator. ``lr`` is its
-    pre-training's learning rate at batch 256 (SGD, scaled linearly with the batch): lightly's CIFAR-10 recipe at
-    half its rate, unless a method needs its own.
+    ``python -m medlib bench``; None: not benchmarked). ``create`` makes it on an encoder for a pool whose labels
+    have ``class_counts`` images each, drawing its heads' initial weights from torch's global generator. ``lr`` is
+    its pre-training's learning rate at batch 256 (SGD, scaled linearly with the batch): lightly's CIFAR-10 recipe
+    at half its rate, unless a method needs its own. ``recipe`` names the version of its views and loss; it is part
+    of every pre-training's config (and so of its run key), so that a changed recipe is never read from a run the
+    old one made.
     """
 
     arm: Arm
@@ -36,9 +38,10 @@ class Method(nn.Module):
     title: str
     lightly_transform = None
     lr = 0.06
+    recipe = "grey-intensity views"  # the SSL views with a random gamma (medlib.augment)
 
     @classmethod
-    def create(cls, encoder: nn.Module, n_classes: int) -> "Method":
+    def create(cls, encoder: nn.Module, class_counts: torch.Tensor) -> "Method":
         return cls(encoder)
 
     def views(self, images: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:

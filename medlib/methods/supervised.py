@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -10,21 +11,31 @@ from .base import Arm, Method
 
 
 class Supervised(Method):
-    """Cross-entropy over the pool's union label space, on mildly cropped and flipped views."""
+    """Class-balanced cross-entropy over the pool's union label space, on mildly cropped, flipped and
+    intensity-jittered views.
+
+    A pool's labels are its datasets' classes (``"flag: class"``), and one dataset and one class can hold most of
+    its images (PneumoniaMNIST's pneumonia, RetinaMNIST's grade 0); each class is weighted by the inverse of its
+    frequency (scikit-learn's ``"balanced"`` weights, ``n / (k * count)``), so that the encoder learns every class
+    of every dataset rather than the largest one.
+    """
 
     arm = Arm("tl", "TL (supervised)", "#1f77b4", 2)
     name, title = "supervised", "Supervised"
+    recipe = "class-balanced cross-entropy; crop, flip and mild intensity views"
 
-    def __init__(self, encoder: nn.Module, n_classes: int):
+    def __init__(self, encoder: nn.Module, class_counts: torch.Tensor):
         super().__init__()
-        self.encoder, self.head = encoder, nn.Linear(encoder.feature_dim, n_classes)
+        counts = torch.as_tensor(class_counts, dtype=torch.float32)
+        self.encoder, self.head = encoder, nn.Linear(encoder.feature_dim, len(counts))
+        self.register_buffer("class_weight", counts.sum() / (len(counts) * counts.clamp(min=1)))
 
     @classmethod
-    def create(cls, encoder, n_classes):
-        return cls(encoder, n_classes)
+    def create(cls, encoder, class_counts):
+        return cls(encoder, class_counts)
 
     def views(self, images, g):
         return SUPERVISED_VIEW(images, g)
 
     def view_loss(self, views, labels):
-        return F.cross_entropy(self.head(self.encoder(views)), labels)
+        return F.cross_entropy(self.head(self.encoder(views)), labels, weight=self.class_weight)
