@@ -17,7 +17,7 @@ from .data import FLAGS, SINGLE_LABEL_TASKS, SIZES, ImageSet, check_source_pool,
 from .metrics import METRICS, evaluate, majority_baseline, read_predictions, write_predictions
 from .methods import ARMS
 from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_problem
-from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain
+from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain, starting_point
 from .samplers import check_scenario, imbalance_subset, label_subset
 from .stats import Prediction, seed_summary
 from .store import RunStore, StoreError, load_torch, save_torch
@@ -86,7 +86,13 @@ def pretrained(cfg: PretrainConfig, store: RunStore | None = None, progress: boo
     but never pre-trains a target's encoder)."""
     check_source_pool(cfg.sources, cfg.targets)
     store = store or RunStore()
-    result = store.cached("pretrain", cfg.to_dict(), lambda run_dir: pretrain(cfg, run_dir, progress=progress))
+    first = starting_point(cfg)
+
+    def compute(run_dir: Path) -> dict:
+        start = None if first is None else Path(pretrained(first, store, progress)["run_dir"])
+        return pretrain(cfg, run_dir, progress=progress, start=start)
+
+    result = store.cached("pretrain", cfg.to_dict(), compute)
     return result | {"run_dir": str(store.path("pretrain", cfg.to_dict()))}
 
 

@@ -343,31 +343,40 @@ def table(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS), decimals: int = 3
     return out.set_index(keys) if keys else out
 
 
-def metric_bars(summary: pd.DataFrame, metrics=("auc",), baseline: Mapping[str, float] | None = None,
-                reference: Mapping[str, float] | None = None, reference_label: str = "published reference",
-                title: str = ""):
-    """Bars of each metric per protocol (groups) and arm (colours) with ±std error bars.
+def metric_points(summary: pd.DataFrame, metrics=("auc",), baseline: Mapping[str, float] | None = None,
+                  reference: Mapping[str, float] | None = None, reference_label: str = "published reference",
+                  title: str = ""):
+    """Each metric's mean per protocol (groups) and arm (colours) as a point with ±std error bars, on an axis
+    that spans the points, the baseline and the reference (not 0-1), so that differences of a few hundredths show.
 
     ``baseline`` (metric -> value) is drawn as a dashed line (the majority class), ``reference`` as a dotted one.
+    Points, not bars: a bar's length from a cut axis would misstate a ratio.
     """
     arms = in_arm_order(summary["arm"])
     protocols = list(dict.fromkeys(summary["protocol"]))
     fig, axes = figure(1, len(metrics), width=max(3.0, 0.8 + 0.3 * len(arms) * len(protocols)), height=3.0)
-    offsets, width = bar_offsets(len(arms))
+    offsets, _ = bar_offsets(len(arms))
     for ax, m in zip(axes[0], metrics):
+        shown = []
         for i, arm in enumerate(arms):
             rows = summary[summary["arm"] == arm].set_index("protocol").reindex(protocols)
-            std = rows[f"{m}_std"].to_numpy(dtype=float) if f"{m}_std" in rows else None
-            std = None if std is None or np.isnan(std).all() else np.nan_to_num(std)
-            ax.bar(np.arange(len(protocols)) + offsets[i], rows[f"{m}_mean"].to_numpy(),
-                   width, yerr=std, capsize=2, color=ARM_COLOURS.get(arm), label=arm_label(arm))
-        if baseline and m in baseline:
-            ax.axhline(baseline[m], color="black", ls="--", lw=1, label=ARM_LABELS["majority"])
-        if reference and m in reference:
-            ax.axhline(reference[m], color="black", ls=":", lw=1.2, label=reference_label)
+            mean = rows[f"{m}_mean"].to_numpy(dtype=float)
+            std = rows[f"{m}_std"].to_numpy(dtype=float) if f"{m}_std" in rows else np.full(len(mean), np.nan)
+            std = np.nan_to_num(std)
+            ax.errorbar(np.arange(len(protocols)) + offsets[i], mean, yerr=std, fmt="o", ms=5, capsize=2,
+                        color=ARM_COLOURS.get(arm), label=arm_label(arm))
+            shown += [*(mean - std), *(mean + std)]
+        for lines, style, label in ((baseline, "--", ARM_LABELS["majority"]), (reference, ":", reference_label)):
+            if lines and m in lines:
+                ax.axhline(lines[m], color="black", ls=style, lw=1.1, label=label)
+                shown.append(lines[m])
+        low, high = np.nanmin(shown), np.nanmax(shown)
+        pad = max(0.02, 0.08 * (high - low))
+        ax.set_ylim(max(0.0, low - pad), min(1.0, high + pad))
         ax.set_xticks(np.arange(len(protocols)), [PROTOCOL_LABELS.get(p, p) for p in protocols])
+        ax.set_xlim(-0.5, len(protocols) - 0.5)
         ax.set_ylabel(METRIC_LABELS.get(m, m))
-        ax.set_ylim(0, 1.0)
+        ax.grid(axis="y", lw=0.4, alpha=0.5)
         ax.spines[["top", "right"]].set_visible(False)
     legend_below(fig, axes[0, 0])
     if title:

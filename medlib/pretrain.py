@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -117,12 +117,24 @@ def pools(cfg: PretrainConfig, knn_images: int = 2000) -> tuple[ImageSet, ImageS
     return pool, bank, held_out
 
 
-def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = None, progress: bool = True) -> dict:
-    """Pre-train the encoder of ``cfg`` into ``run_dir/encoder.pt``; return the run's history and cost."""
+def starting_point(cfg: PretrainConfig) -> PretrainConfig | None:
+    """The pre-training whose encoder ``cfg``'s method starts from (``Method.starts_from``: the same pool, epochs,
+    batch and seed, its own method's recipe and rate), or None for a random encoder."""
+    first = get(cfg.arm).starts_from
+    return None if first is None else replace(cfg, arm=first, lr=None, recipe=None)
+
+
+def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = None, progress: bool = True,
+             start: Path | None = None) -> dict:
+    """Pre-train the encoder of ``cfg`` into ``run_dir/encoder.pt``, from the encoder weights in ``start`` (the
+    run directory of :func:`starting_point`) if given; return the run's history and cost."""
     device = device or default_device()
     run_dir = Path(run_dir)
     pool, bank, held_out = pools(cfg)
-    method = build_method(cfg, torch.bincount(pool.labels, minlength=pool.n_classes)).to(device)
+    method = build_method(cfg, torch.bincount(pool.labels, minlength=pool.n_classes))
+    if start is not None:
+        method.encoder.load_state_dict(load_torch(Path(start) / "encoder.pt"))
+    method = method.to(device)
     bs = min(cfg.batch_size, len(pool))
     lr = cfg.lr * bs / 256
     optimizer = sgd(method, lr, cfg.weight_decay)

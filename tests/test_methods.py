@@ -2,6 +2,7 @@
 registered method fits the captured training step (no host synchronisation). VICReg's loss is lightly's."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,7 +27,7 @@ def aten_ops(fn) -> set:
 
 
 def test_every_list_of_arms_is_the_registrys():
-    assert methods.ARMS == ("scratch", "imagenet", "tl", "ssl-simclr", "ssl-byol", "ssl-vicreg")
+    assert methods.ARMS == ("scratch", "imagenet", "tl", "ssl-simclr", "ssl-byol", "ssl-vicreg", "bridge-simclr")
     assert methods.PRETRAINED_ARMS == tuple(methods.METHODS) == methods.ARMS[2:]
     assert experiment.ARMS == plots.ARMS == methods.ARMS
     assert list(plots.ARM_COLOURS) == list(methods.ARMS) and plots.arm_label("ssl-vicreg") == "SSL VICReg"
@@ -84,8 +85,8 @@ def test_vicregs_standard_recipe_is_byols_two_views():
 
 
 def test_cli_help_lists_the_registered_arms(capsys):
-    for command, arms in (("pretrain", "tl, ssl-simclr, ssl-byol or ssl-vicreg"),
-                          ("finetune", "scratch, imagenet, tl, ssl-simclr, ssl-byol or ssl-vicreg"),
+    for command, arms in (("pretrain", "tl, ssl-simclr, ssl-byol, ssl-vicreg or bridge-simclr"),
+                          ("finetune", "scratch, imagenet, tl, ssl-simclr, ssl-byol, ssl-vicreg or bridge-simclr"),
                           ("bench", "simclr, byol or vicreg (default: all)")):
         with pytest.raises(SystemExit):
             main([command, "--help"])
@@ -115,3 +116,27 @@ def test_tl_weights_every_class_of_its_pool_equally():
     assert cfg.recipe == methods.get("tl").recipe != methods.get("ssl-simclr").recipe
     with pytest.raises(ParameterError, match="recipe='old' is not allowed"):
         PretrainConfig("tl", ("pneumoniamnist",), ("breastmnist",), recipe="old")
+
+
+def test_the_bridge_starts_simclr_from_the_stored_tl_encoder(tmp_path, real_data, one_thread):
+    """bridge-simclr pre-trains TL first (stored as TL's own run, which the TL arm then reuses), loads its encoder
+    and continues with SimCLR: its first epoch's kNN starts from TL's features, not from a random encoder's."""
+    from medlib.experiment import pretrained
+    from medlib.pretrain import starting_point
+    from medlib.store import RunStore, load_torch
+
+    store = RunStore(tmp_path)
+    cfg = PretrainConfig("bridge-simclr", ("pneumoniamnist",), ("breastmnist",), epochs=1, batch_size=32,
+                         max_images=64)
+    first = starting_point(cfg)
+    assert first == PretrainConfig("tl", ("pneumoniamnist",), ("breastmnist",), epochs=1, batch_size=32,
+                                   max_images=64)
+    assert starting_point(first) is None and cfg.recipe.endswith(f"from the TL encoder ({first.recipe})")
+    bridge = pretrained(cfg, store, progress=False)
+    assert (store.path("pretrain", first.to_dict()) / "result.json").exists()  # TL ran first, as its own run
+    tl = load_torch(store.path("pretrain", first.to_dict()) / "encoder.pt")
+    moved = load_torch(Path(bridge["run_dir"]) / "encoder.pt")
+    assert tl.keys() == moved.keys() and any(not torch.equal(tl[k], moved[k]) for k in tl)
+    scratch = PretrainConfig("ssl-simclr", ("pneumoniamnist",), ("breastmnist",), epochs=1, batch_size=32,
+                             max_images=64)
+    assert pretrained(scratch, store, progress=False)["history"] != bridge["history"]

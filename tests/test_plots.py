@@ -10,7 +10,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from matplotlib.container import BarContainer  # noqa: E402
 
 from medlib import plots  # noqa: E402
 from medlib.data import ImageSet  # noqa: E402
@@ -76,17 +75,22 @@ def test_table_puts_the_majority_baseline_after_each_target():
     assert (last_b["AUC"], last_b["seeds"]) == ("0.250", "")
 
 
-def test_metric_bars_one_bar_per_arm_and_protocol_with_baseline_and_reference():
-    fig = plots.metric_bars(summary(), ["auc", "balanced_acc"], baseline={"auc": 0.5}, reference={"auc": 0.9})
+def test_metric_points_one_point_per_arm_and_protocol_on_an_axis_that_shows_the_differences():
+    fig = plots.metric_points(summary(), ["auc", "balanced_acc"], baseline={"auc": 0.5}, reference={"auc": 0.9})
     assert len(fig.axes) == 2
     ax = fig.axes[0]
-    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
-    assert len(bars) == len(ARMS3) and all(len(b) == 2 for b in bars)
-    assert [tuple(b.patches[0].get_facecolor()[:3]) for b in bars] == [
+    points = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(points) == len(ARMS3) and all(len(p.get_xdata()) == 2 for p in points)
+    assert [matplotlib.colors.to_rgb(p.get_color()) for p in points] == [
         matplotlib.colors.to_rgb(plots.ARM_COLOURS[a]) for a in ARMS3]
     styles = sorted(line.get_linestyle() for line in ax.get_lines() if line.get_label().startswith(("Maj", "pub")))
     assert styles == ["--", ":"]
     assert not [line for line in fig.axes[1].get_lines() if line.get_label().startswith(("Maj", "pub"))]
+    low, high = ax.get_ylim()  # the points, the baseline and the reference, padded; not 0-1
+    values = [*summary()["auc_mean"], 0.5, 0.9]
+    assert 0 < low < min(values) and max(values) < high < 1
+    low, high = fig.axes[1].get_ylim()  # no lines there: the axis spans the points alone
+    assert high - low < 0.5
 
 
 def test_learning_curves_one_line_per_arm_per_protocol_with_bands():

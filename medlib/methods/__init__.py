@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from ..validation import check_choice
 from .base import Arm, Method
+from .bridge import BridgeSimCLR
 from .byol import BYOL
 from .simclr import SimCLR
 from .supervised import Supervised
 from .vicreg import VICReg
 
-REGISTERED = (Supervised, SimCLR, BYOL, VICReg)
+REGISTERED = (Supervised, SimCLR, BYOL, VICReg, BridgeSimCLR)
 START_ARMS = (Arm("scratch", "Scratch (random init)", "#7f7f7f", 0),  # random initialisation
               Arm("imagenet", "ImageNet (supervised)", "#8c564b", 1))  # torchvision's ImageNet weights
 

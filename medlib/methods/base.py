@@ -30,7 +30,8 @@ class Method(nn.Module):
     its pre-training's learning rate at batch 256 (SGD, scaled linearly with the batch): lightly's CIFAR-10 recipe
     at half its rate, unless a method needs its own. ``recipe`` names the version of its views and loss; it is part
     of every pre-training's config (and so of its run key), so that a changed recipe is never read from a run the
-    old one made.
+    old one made. ``starts_from`` (None: a random encoder) names an arm whose stored pre-training on the same pool
+    initialises the encoder.
     """
 
     arm: Arm
@@ -39,6 +40,7 @@ class Method(nn.Module):
     lightly_transform = None
     lr = 0.06
     recipe = "grey-intensity views"  # the SSL views with a random gamma (medlib.augment)
+    starts_from: str | None = None
 
     @classmethod
     def create(cls, encoder: nn.Module, class_counts: torch.Tensor) -> "Method":
