@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from . import __version__
+from .scenarios import SCENARIOS
 from .validation import ParameterError
 
 
@@ -71,9 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
     p.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the profile's finetune_epochs); the "
                    "linear probe fits to convergence and takes none")
-    p.add_argument("--label-fraction", type=float)
-    p.add_argument("--per-class", type=int)
-    p.add_argument("--imbalance-ratio", type=float)
+    for scenario in SCENARIOS:
+        p.add_argument(f"--{scenario.field.replace('_', '-')}", type=int if scenario.field == "per_class" else float,
+                       help=scenario.cli)
     p.add_argument("--minority", type=int, help="the class that --imbalance-ratio cuts and minority recall scores "
                    "(default: the rarest); without --imbalance-ratio it only chooses the class minority recall scores")
     p.add_argument("--max-train-images", type=int)
@@ -171,9 +172,8 @@ def _run(args) -> int:
                                  "to convergence; --epochs sets fine-tuning's epochs")
         epochs = {} if args.epochs is None else {"finetune_epochs": args.epochs}
         P = parameters(**_knobs(args), arms=[args.arm], protocols=[args.protocol], seeds=args.seeds, **epochs)
-        scenario = {k: v for k, v in (("label_fraction", args.label_fraction), ("per_class", args.per_class),
-                                      ("imbalance_ratio", args.imbalance_ratio), ("minority", args.minority))
-                    if v is not None}
+        scenario = {k: v for k in [s.field for s in SCENARIOS] + ["minority"]
+                    if (v := getattr(args, k)) is not None}
         df = run_grid(adapt_configs(P, args.target, **scenario))
         if df["skipped"].isna().any():
             print(summarize(df, ["arm", "protocol"]).round(3).to_string(index=False))

@@ -1,6 +1,6 @@
 """The decision table: which arm leads in which condition, by how much, and whether the evidence decides it.
 
-A *condition* is a target x scenario (all labels, a label fraction, an imbalance ratio) x protocol. In
+A *condition* is a target x scenario (all labels, or a level of a scenario of :mod:`medlib.scenarios`) x protocol. In
 each, the arms are ranked by their mean test metric over seeds; the leader is compared with the runner-up and
 with the scratch arm, and TL with each other arm (:func:`compare_arms`), by the paired hierarchical bootstrap of
 :mod:`medlib.stats` (over pre-trainings, adaptation seeds within them and the test images; the same seed and
@@ -19,7 +19,7 @@ import types
 import numpy as np
 import pandas as pd
 
-from . import stats
+from . import scenarios, stats
 from .experiment import run_grid, test_predictions
 from .metrics import METRICS
 from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, mean_std
@@ -27,24 +27,13 @@ from .plan import study_configs
 from .validation import check_choice, check_number
 
 CONDITION = ["target", "scenario", "level", "protocol"]
-SCENARIOS = ("all labels", "label fraction", "labels per class", "imbalance")
 
 
 def label_conditions(df: pd.DataFrame) -> pd.DataFrame:
     """Add ``scenario`` and ``level`` (a sortable number; NaN for all labels) from the scenario fields of
-    :func:`medlib.experiment.run_grid` rows: imbalance ratio, else label fraction / labels per class."""
+    :func:`medlib.experiment.run_grid` rows (:func:`medlib.scenarios.scenario_of`)."""
     df = df.copy()
-
-    def scenario(row):
-        if _present(row.get("imbalance_ratio")):
-            return "imbalance", float(row["imbalance_ratio"])
-        if _present(row.get("label_fraction")):
-            return "label fraction", float(row["label_fraction"])
-        if _present(row.get("per_class")):
-            return "labels per class", float(row["per_class"])
-        return "all labels", math.nan
-
-    pairs = [scenario(row) for _, row in df.iterrows()]
+    pairs = [scenarios.scenario_of(row) for _, row in df.iterrows()]
     df["scenario"] = [p[0] for p in pairs]
     df["level"] = [p[1] for p in pairs]
     return df
@@ -138,16 +127,6 @@ def compare_arms(df: pd.DataFrame, arm: str, others, metric: str = "auc", alpha:
     return out
 
 
-def _level(scenario: str, level: float) -> str:
-    if scenario == "all labels" or not _present(level):
-        return "all labels"
-    if scenario == "imbalance":
-        return f"imbalance {level:g}:1"
-    if scenario == "label fraction":
-        return f"{level:.0%} of labels" if level * 100 == round(level * 100) else f"{level:g} of labels"
-    return f"{level:g} labels per class"
-
-
 def condition_names(table: pd.DataFrame) -> list[str]:
     """One line per condition: "target · situation · protocol"."""
     return [f"{t} · {s} · {PROTOCOL_LABELS.get(p, p)}"
@@ -156,7 +135,7 @@ def condition_names(table: pd.DataFrame) -> list[str]:
 
 def situations(df: pd.DataFrame) -> list[str]:
     """The scenario and level of each row in words: "all labels", "10% of labels", "imbalance 10:1"."""
-    return [_level(s, lv) for s, lv in zip(df["scenario"], df["level"])]
+    return [scenarios.words(s, lv) for s, lv in zip(df["scenario"], df["level"])]
 
 
 def run_counts(df: pd.DataFrame) -> pd.DataFrame:
@@ -260,10 +239,11 @@ def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
     beats = table[(table["winner"] != "scratch") & (table["p_scratch_adjusted"] < alpha)]
     lines.append(f"- **Pre-training or not.** A pre-trained arm is called ahead of scratch in {len(beats)} of {n} "
                  f"conditions; scratch has the highest mean in {int((table['winner'] == 'scratch').sum())}.")
-    for scenario, part in table[table["scenario"] != "all labels"].groupby("scenario", sort=False):
-        hardest = part["level"].min() if scenario in ("label fraction", "labels per class") else part["level"].max()
+    for scenario, part in table[table["scenario"] != scenarios.ALL_LABELS].groupby("scenario", sort=False):
+        low = scenarios.BY_NAME[scenario].hardest == "low"
+        hardest = part["level"].min() if low else part["level"].max()
         worst = part[(part["level"] == hardest) & _called(part["beyond_noise"])]
-        lines.append(f"- **Hardest {scenario} level ({_level(scenario, hardest)}).** Called leaders: "
+        lines.append(f"- **Hardest {scenario} level ({scenarios.words(scenario, hardest)}).** Called leaders: "
                      f"{_arm_list(worst['winner'].value_counts())} (over protocols).")
     if comparisons is not None and len(comparisons):
         for other, part in comparisons.groupby("other", sort=False):
@@ -273,6 +253,37 @@ def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
             lines.append(f"- **{arm} vs {arm_label(other)}.** Of {len(part)} conditions: {arm} ahead in {ahead}, "
                          f"{arm_label(other)} ahead in {behind}, {stats.UNDECIDED} in {len(part) - ahead - behind}.")
     return "\n".join(lines)
+
+
+def headline(table: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPHA) -> str:
+    """A chapter's finding in a sentence per protocol, for its opening: at the hardest level of its scenario
+    (:attr:`medlib.scenarios.Scenario.hardest`; all labels where none varies), the arm with the highest mean test
+    ``metric`` with its 95 % interval, and whether its lead is called after correction. Generated from
+    ``table``."""
+    label = METRIC_LABELS.get(metric, metric)
+    if len(table) == 0:
+        return "No stored results for this chapter's grid yet."
+    varied = table[table["scenario"] != scenarios.ALL_LABELS]
+    if len(varied):
+        name = varied["scenario"].iloc[0]
+        part = varied[varied["scenario"] == name]
+        hardest = (part["level"].min() if scenarios.BY_NAME[name].hardest == "low" else part["level"].max())
+        table = part[part["level"] == hardest]
+    sentences = []
+    for _, r in table.iterrows():
+        where = f"At {scenarios.words(r['scenario'], r['level'])} on {r['target']}" if len(varied) else \
+            f"On {r['target']}"
+        lead = (f"{arm_label(r['winner'])} has the highest mean test {label} "
+                f"({r[metric]:.2f}, 95 % CI {_ci(r['ci_low'], r['ci_high'], 2)})")
+        if not isinstance(r["runner_up"], str):
+            verdict = ""
+        elif _present(r["p_adjusted"]) and r["p_adjusted"] < alpha:
+            verdict = f", a lead over {arm_label(r['runner_up'])} that is called after correction"
+        else:
+            verdict = f", but its lead over {arm_label(r['runner_up'])} is {stats.UNDECIDED}"
+        sentences.append(f"{where} under {PROTOCOL_LABELS.get(r['protocol'], r['protocol']).lower()}, {lead}"
+                         f"{verdict}.")
+    return " ".join(sentences)
 
 
 def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPHA) -> str:
@@ -297,7 +308,7 @@ def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPH
                      f"(95 % CI {_ci(r['ci_low'], r['ci_high'], 3)}"
                      + ("; one pre-training, so without pre-training variance)"
                         if r["pretraining_in_ci"] == False else ")"))  # noqa: E712 (None: no pre-trained arm)
-            text = f"{_level(r['scenario'], r['level'])}: "
+            text = f"{scenarios.words(r['scenario'], r['level'])}: "
             if isinstance(r["runner_up"], str) and r["margin"] == 0:
                 text += f"{arm_label(r['winner'])} and {arm_label(r['runner_up'])} tie at {score}"
             else:
@@ -318,7 +329,7 @@ def answer_table(runs: pd.DataFrame, metric: str = "auc", resamples: int = stats
     """The book's answer at a glance: per target and protocol (all labels), each arm's mean test ``metric`` with
     its 95 % interval ("0.86 (0.80-0.91)", from :func:`medlib.stats.intervals`), arms in the book's order."""
     conditions = label_conditions(_done(runs))
-    conditions = conditions[conditions["scenario"] == "all labels"]
+    conditions = conditions[conditions["scenario"] == scenarios.ALL_LABELS]
     reps = replicates(conditions, metric, predictions, resamples, seed)
     ci = stats.intervals(reps, CONDITION)
     ci["cell"] = [f"{m:.2f} ({a:.2f}-{b:.2f})" for m, a, b in zip(ci["mean"], ci["ci_low"], ci["ci_high"])]
@@ -427,11 +438,11 @@ def plot_condition(df: pd.DataFrame, target: str, scenario: str, protocol: str, 
             ax.bar(i, rows[metric].mean(), color=colour, alpha=alpha, label=arm_label(a))
             ax.scatter([i] * len(rows), rows[metric], s=8, color="black", alpha=alpha, zorder=3)
     if levels:
-        ax.set_xscale("log")
+        if scenarios.BY_NAME[scenario].log_axis:
+            ax.set_xscale("log")
         ax.set_xticks(levels, [f"{v:g}" for v in levels])
         ax.minorticks_off()
-        ax.set_xlabel("label fraction" if scenario == "label fraction" else
-                      "majority : minority ratio" if scenario == "imbalance" else scenario)
+        ax.set_xlabel(scenarios.BY_NAME[scenario].axis)
     else:
         ax.set_xticks(range(len(arms)), [arm_label(a) for a in arms], rotation=20, ha="right", fontsize=7)
     ax.set_ylabel(f"test {METRIC_LABELS.get(metric, metric)}")

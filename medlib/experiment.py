@@ -11,6 +11,7 @@ import torch
 from medmnist.info import INFO
 from tqdm.auto import tqdm
 
+from . import scenarios
 from .adapt import PROTOCOLS, adapt
 from .compute import default_device, precision
 from .data import FLAGS, SINGLE_LABEL_TASKS, SIZES, ImageSet, check_source_pool, load
@@ -18,7 +19,8 @@ from .metrics import METRICS, evaluate, majority_baseline, read_predictions, wri
 from .methods import ARMS
 from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_problem
 from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain, starting_point
-from .samplers import check_scenario, imbalance_subset, label_subset
+from .samplers import label_subset
+from .scenarios import SCENARIOS, check_scenario
 from .stats import Prediction, seed_summary
 from .store import RunStore, StoreError, load_torch, save_torch
 from .validation import ParameterError, check_choice, check_number, check_numbers
@@ -45,6 +47,7 @@ class AdaptConfig:
     max_train_images: int | None = None
     keep_model: bool = False
     pretrain: PretrainConfig | None = None
+    label_noise: float | None = None  # share of train labels flipped (medlib.scenarios); None: no noise
 
     def __post_init__(self):
         check_choice("arm", self.arm, ARMS)
@@ -62,8 +65,8 @@ class AdaptConfig:
             object.__setattr__(self, "lrs", check_numbers("lrs", self.lrs, low=0, low_open=True))
             check_number("batch_size", self.batch_size, low=1, integer=True)
         info = INFO[self.target]
-        check_scenario(self.label_fraction, self.per_class, self.imbalance_ratio, self.minority,
-                       self.max_train_images, len(info["label"]), info["task"] in SINGLE_LABEL_TASKS)
+        check_scenario({s.field: getattr(self, s.field) for s in SCENARIOS}, self.minority, self.max_train_images,
+                       len(info["label"]), info["task"] in SINGLE_LABEL_TASKS)
         if (self.arm in PRETRAINED_ARMS) != (self.pretrain is not None):
             raise ParameterError(f"arm={self.arm!r} {'needs' if self.arm in PRETRAINED_ARMS else 'takes no'} "
                                  "pre-training config")
@@ -77,7 +80,12 @@ class AdaptConfig:
             raise ParameterError("arm='imagenet' needs stem='imagenet' (torchvision's weights)")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config as stored and hashed; a field added after runs were stored is left out while it holds its
+        default, so that those runs keep their keys (:data:`ADDED_FIELDS`)."""
+        return {k: v for k, v in asdict(self).items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
+
+
+ADDED_FIELDS = {"label_noise": None}  # field -> the default under which it is left out of a run's key
 
 
 def pretrained(cfg: PretrainConfig, store: RunStore | None = None, progress: bool = True) -> dict:
@@ -116,15 +124,13 @@ def minority_class(cfg: AdaptConfig) -> int | None:
 
 
 def train_split(cfg: AdaptConfig) -> ImageSet:
-    """The target's train split after the scenario: imbalance, then label scarcity, then the size cap."""
-    train = load(cfg.target, "train", cfg.size)
-    if cfg.imbalance_ratio is not None:
-        train = train.subset(imbalance_subset(train.labels, cfg.imbalance_ratio, minority_class(cfg), cfg.seed))
-    train = train.subset(label_subset(train.labels, cfg.label_fraction, cfg.per_class, cfg.seed))
+    """The target's train split after the scenario (:mod:`medlib.scenarios`): the scenarios that choose images
+    (imbalance, then label scarcity), then the size cap, then those that change labels (label noise)."""
+    train = scenarios.apply(load(cfg.target, "train", cfg.size), cfg, "images")
     if cfg.max_train_images is not None and len(train) > cfg.max_train_images:
         fraction = cfg.max_train_images / len(train)
         train = train.subset(label_subset(train.labels, fraction, seed=cfg.seed))
-    return train
+    return scenarios.apply(train, cfg, "labels")
 
 
 def run_adaptation(cfg: AdaptConfig, store: RunStore | None = None, progress: bool = True) -> dict:
@@ -179,7 +185,7 @@ def run_grid(configs: list[AdaptConfig], store: RunStore | None = None, progress
     """
     store, rows = store or RunStore(), []
     for cfg in tqdm(configs, desc="runs", disable=not progress):
-        row = {k: v for k, v in cfg.to_dict().items() if k != "pretrain"} | {
+        row = {k: v for k, v in asdict(cfg).items() if k != "pretrain"} | {
             "run": store.path("adapt", cfg.to_dict()).name,
             "pretrain_seed": cfg.pretrain.seed if cfg.pretrain else None}
         problem = imagenet_weights_problem(cfg.backbone) if cfg.arm == "imagenet" else None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import submitit
 
+from . import scenarios
 from .corruptions import robustness
 from .experiment import AdaptConfig, pretrained, run_adaptation
 from .explain import explanation
@@ -52,8 +53,7 @@ def _needs(cfg):
 def describe(cfg) -> str:
     """A short name of a run for progress lines."""
     if isinstance(cfg, AdaptConfig):
-        scenario = ", ".join(f"{k} {getattr(cfg, k)}" for k in ("label_fraction", "per_class", "imbalance_ratio")
-                             if getattr(cfg, k) is not None)
+        scenario = scenarios.describe(cfg)
         return f"{cfg.arm} {cfg.protocol} -> {cfg.target} seed {cfg.seed}" + (f" ({scenario})" if scenario else "")
     if isinstance(cfg, PretrainConfig):
         return f"pretrain {cfg.arm} on {'+'.join(cfg.sources)} seed {cfg.seed}"

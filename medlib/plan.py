@@ -44,6 +44,12 @@ def imbalance(P: types.SimpleNamespace) -> list[AdaptConfig]:
     return [c for r in P.imbalance_ratios for c in adapt_configs(P, P.target, imbalance_ratio=r, minority=P.minority)]
 
 
+def label_noise(P: types.SimpleNamespace) -> list[AdaptConfig]:
+    """Every arm x protocol x seed on ``P.target`` at each share of flipped train labels; a rate of 0 is the
+    head-to-head run itself (no noise, the same key)."""
+    return [c for r in P.label_noise_rates for c in adapt_configs(P, P.target, label_noise=r or None)]
+
+
 def domain(P: types.SimpleNamespace) -> list[AdaptConfig]:
     """The arms without pre-training once, and every pre-trained arm pre-trained on each of ``P.source_pools``;
     every protocol and seed, on ``P.target``."""
@@ -81,10 +87,12 @@ def study_configs(P: types.SimpleNamespace) -> list[AdaptConfig]:
     - scarcity: :func:`scarcity` and :func:`per_class`, except a fraction of 1 when ``P.target`` is one of
       ``P.targets``: those runs repeat the head-to-head ones (same train split, same seeds), and a condition
       must not be counted twice;
-    - imbalance: :func:`imbalance`.
+    - imbalance: :func:`imbalance`;
+    - label noise: :func:`label_noise`, except a rate of 0 (the head-to-head runs).
     """
     fractions = [c for c in scarcity(P) if not (c.label_fraction == 1 and P.target in P.targets)]
-    return head_to_head(P) + fractions + per_class(P) + imbalance(P)
+    noisy = [c for c in label_noise(P) if c.label_noise is not None or P.target not in P.targets]
+    return head_to_head(P) + fractions + per_class(P) + imbalance(P) + noisy
 
 
 def _pretrainings_only(P):
@@ -102,6 +110,7 @@ CHAPTERS = {
     "08_explainability": explainability,
     "09_speed": lambda P: _pretrainings_only(P) + head_to_head(P),
     "10_summary": study_configs,
+    "11_label_noise": label_noise,
 }
 """Chapter name -> the configs (pre-trainings and adaptations) its stored runs come from."""
 

@@ -20,14 +20,14 @@ import torch
 from . import methods
 from .data import SPLITS, ImageSet, data_root, ensure_file, file_info, file_name, load
 from .methods import ARM_COLOURS, ARMS
+from .scenarios import BY_FIELD, SCENARIOS
 from .stats import seed_summary
 
 ARM_LABELS = methods.ARM_LABELS | {"majority": "Majority class (baseline)"}  # arms' order and colours: methods
 PROTOCOL_LABELS = {"linear": "Linear probe", "finetune": "Fine-tuning"}
 METRIC_LABELS = {"auc": "AUC", "acc": "ACC", "balanced_acc": "Balanced acc.", "macro_f1": "Macro-F1",
                  "minority_recall": "Minority recall"}
-AXIS_LABELS = {"label_fraction": "label fraction", "imbalance_ratio": "majority : minority ratio",
-               "per_class": "labelled images per class"}
+AXIS_LABELS = {s.field: s.axis for s in SCENARIOS}
 SPLIT_COLOURS = ("#2a9d8f", "#e9c46a", "#264653", "#a8dadc")  # data figures: never an arm's colour
 DPI = 90
 
@@ -160,17 +160,29 @@ def pool_table(pools: Mapping[str, ImageSet], max_images: int | None = None) -> 
     return pd.DataFrame(rows).set_index("target")
 
 
+def _level(cfg, field: str):
+    """``cfg``'s value of ``field``; an unset scenario shows as its unchanged level (label noise 0)."""
+    value = getattr(cfg, field)
+    return BY_FIELD[field].unchanged if value is None and field in BY_FIELD else value
+
+
 def scenario_counts(configs, keys: Sequence[str]) -> pd.DataFrame:
-    """Train images per class after each config's scenario sampling (one row per ``keys`` value), e.g. the
-    labelled subset of a label fraction or the resampled split of an imbalance ratio; the test split is untouched."""
+    """Train images per class after each config's scenario (one row per ``keys`` value), e.g. the labelled subset
+    of a label fraction or the resampled split of an imbalance ratio, as labelled after it; with label noise,
+    ``flipped`` counts the labels it changed. The test split is untouched."""
+    from dataclasses import replace
+
     from .experiment import train_split
 
     rows = []
     for cfg in configs:
         train = train_split(cfg)
         counts = train.class_counts()
-        rows.append({k: getattr(cfg, k) for k in keys}
-                    | {f"{i}: {c}": n for i, (c, n) in enumerate(zip(train.classes, counts))} | {"total": len(train)})
+        flipped = ({"flipped": int((train.labels != train_split(replace(cfg, label_noise=None)).labels).sum())}
+                   if cfg.label_noise else {"flipped": 0} if "label_noise" in keys else {})
+        rows.append({k: _level(cfg, k) for k in keys}
+                    | {f"{i}: {c}": n for i, (c, n) in enumerate(zip(train.classes, counts))} | {"total": len(train)}
+                    | flipped)
     return pd.DataFrame(rows).set_index(list(keys))
 
 

@@ -33,14 +33,15 @@ PROFILES = {
         targets=["breastmnist"], seeds=[0], source_flags=list(OFFLINE_FLAGS),
         pretrain_epochs=1, pretrain_max_images=256, pretrain_batch_size=64,
         finetune_epochs=1, finetune_lrs=[1e-3], max_train_images=128,
-        label_fractions=[0.1, 1.0], imbalance_ratios=[1, 10], severities=[1, 3],
+        label_fractions=[0.1, 1.0], imbalance_ratios=[1, 10], label_noise_rates=[0.0, 0.4], severities=[1, 3],
         source_pools=[["pneumoniamnist"], ["retinamnist"]], n_images=4),
     # the real study on a 2-core CPU with the offline files
     "quick": _COMMON | dict(
         targets=list(OFFLINE_FLAGS), seeds=[0, 1, 2], source_flags=list(OFFLINE_FLAGS),
         pretrain_epochs=10, pretrain_max_images=2000, pretrain_batch_size=256,
         finetune_epochs=10, finetune_lrs=[1e-4, 3e-4, 1e-3], max_train_images=1000,
-        label_fractions=[0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20], severities=[1, 3, 5],
+        label_fractions=[0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20],
+        label_noise_rates=[0.0, 0.1, 0.2, 0.4], severities=[1, 3, 5],
         source_pools=[["pneumoniamnist"], ["retinamnist"], ["pneumoniamnist", "retinamnist"]], n_images=8),
     # paper scale on a GPU: MedMNIST's large sets as sources (downloads), 64 px, the small-input stem
     "full": _COMMON | dict(
@@ -50,7 +51,7 @@ PROFILES = {
         pretrain_epochs=100, pretrain_max_images=None, pretrain_batch_size=512,
         finetune_epochs=100, finetune_lrs=[1e-4, 3e-4, 1e-3], max_train_images=None,
         label_fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20, 50],
-        severities=[1, 2, 3, 4, 5],
+        label_noise_rates=[0.0, 0.1, 0.2, 0.3, 0.4], severities=[1, 2, 3, 4, 5],
         source_pools=[["pneumoniamnist"], ["retinamnist", "dermamnist"], ["octmnist", "pneumoniamnist"],
                       ["pathmnist", "bloodmnist", "dermamnist"]], n_images=8),
     # the study at a real budget on one GPU with the offline files: whole pools and train splits, the
@@ -61,7 +62,8 @@ PROFILES = {
         stem="cifar", targets=list(OFFLINE_FLAGS), seeds=[0, 1, 2], source_flags=list(OFFLINE_FLAGS),
         pretrain_per_seed=True, pretrain_epochs=100, pretrain_max_images=None, pretrain_batch_size=512,
         finetune_epochs=100, finetune_lrs=[1e-4, 3e-4, 1e-3], max_train_images=None,
-        label_fractions=[0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20], severities=[1, 3, 5],
+        label_fractions=[0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20],
+        label_noise_rates=[0.0, 0.1, 0.2, 0.4], severities=[1, 3, 5],
         source_pools=[["pneumoniamnist"], ["retinamnist"], ["pneumoniamnist", "retinamnist"]], n_images=8),
 }
 
@@ -107,6 +109,7 @@ KNOBS = {
     "per_class": partial(_optional, partial(_int, low=1)),
     "imbalance_ratios": partial(check_numbers, low=1),
     "minority": partial(_optional, partial(_int, low=0)),
+    "label_noise_rates": partial(check_numbers, low=0, high=1, high_open=True),
     "severities": partial(check_numbers, low=1, high=5, integer=True),
     "n_images": partial(_int, low=1, high=64),
 }

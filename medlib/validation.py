@@ -50,18 +50,20 @@ def check_sequence(name: str, values, allow_empty: bool = False) -> tuple:
     return values
 
 
-def check_number(name: str, value, low=None, high=None, low_open=False, integer=False, allowed_text=None):
-    """Check ``low (<|<=) value <= high`` for a finite number; ``allowed_text`` overrides the generated description."""
+def check_number(name: str, value, low=None, high=None, low_open=False, integer=False, allowed_text=None,
+                 high_open=False):
+    """Check ``low (<|<=) value (<|<=) high`` for a finite number; ``allowed_text`` overrides the generated
+    description."""
     kind = int if integer else (int, float)
     ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
-        ok = value <= high
+        ok = value < high if high_open else value <= high
     if not ok:
         if allowed_text is None:
             left = "" if low is None else f"{low} {'<' if low_open else '<='} "
-            right = "" if high is None else f" <= {high}"
+            right = "" if high is None else f" {'<' if high_open else '<='} {high}"
             finite = isinstance(value, float) and not math.isfinite(value)
             kind_text = "an integer" if integer else "a finite number" if finite else "a number"
             allowed_text = f"{kind_text} with {left}{name}{right}"

@@ -14,7 +14,8 @@ B = 400  # resamples: enough for these tests, quick on a shared CPU
 def _runs(means: dict, seeds=3, protocol="linear", rng_seed=0, pretrainings=None, **scenario):
     """Simulated runs of one condition (every arm with ``seeds`` pre-trainings, or ``pretrainings`` with
     ``seeds`` adaptations each) and their predictions, as :func:`decision.decision_table` takes them."""
-    columns = dict(protocol=protocol, label_fraction=None, per_class=None, imbalance_ratio=None) | scenario
+    columns = dict(protocol=protocol, label_fraction=None, per_class=None, imbalance_ratio=None,
+                   label_noise=None) | scenario
     rng = np.random.default_rng(rng_seed)
     if pretrainings is None:
         return simulate(rng, means, pretrainings=seeds, tau=0.1, **columns)
@@ -171,6 +172,23 @@ def test_findings_state_the_tables_numbers_in_words():
     assert "no pre-trained arm has a higher mean than training from scratch" in text
 
 
+def test_the_headline_reads_the_hardest_level_and_calls_only_what_correction_calls():
+    """The opening sentence of a scenario chapter: the hardest level of its scenario (the highest noise rate,
+    the smallest label fraction), the leader with its interval, and its lead called or not as the table says."""
+    df, scores = _study(_runs({"scratch": 1.0, "tl": 0.3}, label_noise=0.1, rng_seed=1),
+                        _runs({"scratch": 0.3, "tl": 1.6}, label_noise=0.4, rng_seed=2),
+                        _runs({"scratch": 1.0, "tl": 0.99}, label_noise=0.4, protocol="finetune", rng_seed=3))
+    table = _table(df, scores)
+    text = decision.headline(table)
+    lin = table[(table["protocol"] == "linear") & (table["level"] == 0.4)].iloc[0]
+    assert text.startswith(f"At 40% of train labels flipped on {lin['target']} under linear probe, TL (supervised) "
+                           f"has the highest mean test AUC ({lin['auc']:.2f}, 95 % CI {lin['ci_low']:.2f} to "
+                           f"{lin['ci_high']:.2f}), a lead over Scratch (random init) that is called")
+    assert "10%" not in text and text.count(". ") + 1 == 2  # the hardest level only, a sentence per protocol
+    assert text.endswith(f"is {stats.UNDECIDED}.")  # fine-tuning: means 1.0 and 0.99, a tie in all but name
+    assert decision.headline(table.iloc[:0]) == "No stored results for this chapter's grid yet."
+
+
 def test_findings_name_a_tie_and_do_not_repeat_scratch_as_runner_up():
     tie, tie_scores = _runs({"scratch": 0.5})
     twin = tie.assign(arm="tl", pretrain_seed=tie["seed"].astype(float))
@@ -199,12 +217,16 @@ def test_study_configs_do_not_count_the_head_to_head_twice():
     from medlib.profiles import parameters
 
     P = parameters(profile="smoke", targets=["breastmnist"], target="breastmnist", label_fractions=[0.1, 1.0])
-    keys = [(c.arm, c.protocol, c.seed, c.label_fraction, c.imbalance_ratio) for c in decision.study_configs(P)]
+    keys = [(c.arm, c.protocol, c.seed, c.label_fraction, c.imbalance_ratio, c.label_noise)
+            for c in decision.study_configs(P)]
     assert len(keys) == len(set(keys))
     assert not any(c.label_fraction == 1.0 for c in decision.study_configs(P))
     assert any(c.label_fraction == 0.1 for c in decision.study_configs(P))
     other = parameters(profile="smoke", targets=["pneumoniamnist"], target="breastmnist", label_fractions=[1.0])
     assert any(c.label_fraction == 1.0 for c in decision.study_configs(other))
+    noise = [c.label_noise for c in decision.study_configs(P) if c.label_noise is not None]
+    assert set(noise) == {0.4}  # rate 0 is the head-to-head run itself
+    assert decision.label_conditions(pd.DataFrame([{"label_noise": 0.4}]))["scenario"].tolist() == ["label noise"]
 
 
 def test_the_answer_table_gives_each_arm_its_mean_and_interval_under_all_labels_only():

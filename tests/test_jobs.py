@@ -128,8 +128,8 @@ def test_bad_slurm_environment_is_refused(capsys, monkeypatch):
 def test_dry_run_counts_each_chapters_runs_and_submits_nothing(capsys):
     assert main(["compute", "--profile", "smoke", "--only", "03_head_to_head", "06_domain", "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["03_head_to_head: 4 pre-trainings, 12 adaptations", "06_domain: 8 pre-trainings, 20 adaptations",
-                   "distinct runs: 12 pre-trainings, 28 adaptations"]
+    assert out == ["03_head_to_head: 5 pre-trainings, 14 adaptations", "06_domain: 10 pre-trainings, 24 adaptations",
+                   "distinct runs: 15 pre-trainings, 34 adaptations"]
     assert not RunStore().root.exists()
 
 
@@ -139,6 +139,7 @@ def test_every_chapter_has_a_plan_and_the_grid_cells_build_their_runs_with_it():
     for name, call in [("02_pretraining", "plan.pretrainings(P)"), ("03_head_to_head", "plan.head_to_head(P)"),
                        ("04_scarcity", "plan.scarcity(P)"), ("04_scarcity", "plan.per_class(P)"),
                        ("05_imbalance", "plan.imbalance(P)"), ("06_domain", "plan.domain(P)"),
+                       ("11_label_noise", "plan.label_noise(P)"),
                        ("07_robustness", "plan.robustness(P)"),
                        ("08_explainability", "plan.explainability(P)"), ("09_speed", "plan.head_to_head(P)")]:
         cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
@@ -196,3 +197,16 @@ def test_an_evaluation_whose_adaptation_failed_is_not_submitted(monkeypatch, cap
     assert calls == ["linear", "finetune", "robustness linear"]
     assert summary["done"] == 2 and summary["failed"] == 2
     assert "not submitted: robustness of scratch finetune -> breastmnist seed 0 (its adaptation failed)" in out
+
+
+def test_the_readmes_full_profile_job_table_is_the_dry_run():
+    """README's table of the full profile's jobs per chapter is what ``compute --dry-run`` counts."""
+    import re
+
+    readme = (NOTEBOOKS.parent / "README.md").read_text()
+    block = readme[readme.index("| chapter | pre-trainings | adaptations | evaluations |"):]
+    rows = re.findall(r"^\| \**([\w ,]+?)\** \| \**(\d+)\** \| \**(\d+)\** \| \**(\d+)\** \|$", block, re.M)
+    P = parameters(profile="full")
+    expected = [(name, *map(str, map(len, plan.chapter_runs(P, [name])))) for name in plan.CHAPTERS
+                if name != "01_data"] + [("distinct runs, all chapters", *map(str, map(len, plan.chapter_runs(P))))]
+    assert rows[:len(expected)] == expected

@@ -22,6 +22,8 @@ def _summary_before(P):
         configs += adapt_configs(P, P.target, per_class=P.per_class)
     configs += [c for r in P.imbalance_ratios
                 for c in adapt_configs(P, P.target, imbalance_ratio=r, minority=P.minority)]
+    # and, since the label-noise chapter, its noisy runs (rate 0 is the head-to-head run)
+    configs += [c for r in P.label_noise_rates if r for c in adapt_configs(P, P.target, label_noise=r)]
     return configs
 
 
