@@ -31,3 +31,17 @@ def test_adaptation_speed_reads_the_stored_history(real_data):
     row = df.iloc[0]
     assert row["epochs"] == 3 and 1 <= row["epochs_to_95"] <= 3
     assert 0 < row["seconds_to_95"] <= row["seconds"] + 1e-9
+
+
+def test_pretraining_cost_counts_views_and_the_bridges_starting_point(real_data, one_thread):
+    """Compute-matched counts: an SSL step passes two views of each image, TL's one; the bridge's encoder went
+    through TL's pre-training and its own, and its totals say so."""
+    from medlib.profiles import parameters
+    P = parameters(profile="smoke", arms=["tl", "bridge-simclr"], targets=["breastmnist"], pretrain_max_images=64,
+                   pretrain_batch_size=32)
+    cost = speed.pretraining_cost(P).set_index("arm")
+    tl, bridge = cost.loc["tl"], cost.loc["bridge-simclr"]
+    assert tl["encoder_views"] == tl["images"] * tl["epochs"] == tl["encoder_views_in_all"]
+    assert bridge["encoder_views"] == 2 * tl["encoder_views"]
+    assert bridge["encoder_views_in_all"] == 3 * tl["encoder_views"]
+    assert bridge["seconds_in_all"] == pytest.approx(bridge["seconds"] + tl["seconds"])

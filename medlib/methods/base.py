@@ -31,7 +31,8 @@ class Method(nn.Module):
     at half its rate, unless a method needs its own. ``recipe`` names the version of its views and loss; it is part
     of every pre-training's config (and so of its run key), so that a changed recipe is never read from a run the
     old one made. ``starts_from`` (None: a random encoder) names an arm whose stored pre-training on the same pool
-    initialises the encoder.
+    initialises the encoder. ``views_per_image`` is how many augmented views of an image one step passes through
+    the encoder (what a compute-matched comparison counts).
     """
 
     arm: Arm
@@ -41,6 +42,7 @@ class Method(nn.Module):
     lr = 0.06
     recipe = "grey-intensity views"  # the SSL views with a random gamma (medlib.augment)
     starts_from: str | None = None
+    views_per_image = 2
 
     @classmethod
     def create(cls, encoder: nn.Module, class_counts: torch.Tensor) -> "Method":

@@ -23,6 +23,7 @@ class Supervised(Method):
     arm = Arm("tl", "TL (supervised)", "#1f77b4", 2)
     name, title = "supervised", "Supervised"
     recipe = "class-balanced cross-entropy; crop, flip and mild intensity views"
+    views_per_image = 1
 
     def __init__(self, encoder: nn.Module, class_counts: torch.Tensor):
         super().__init__()
