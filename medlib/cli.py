@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the profile's finetune_epochs); the "
                    "linear probe fits to convergence and takes none")
     for scenario in SCENARIOS:
-        p.add_argument(f"--{scenario.field.replace('_', '-')}", type=int if scenario.field == "per_class" else float,
+        p.add_argument(f"--{scenario.field.replace('_', '-')}", type=int if scenario.integer else float,
                        help=scenario.cli)
     p.add_argument("--minority", type=int, help="the class that --imbalance-ratio cuts and minority recall scores "
                    "(default: the rarest); without --imbalance-ratio it only chooses the class minority recall scores")

@@ -3,8 +3,7 @@
 A scenario is a field of :class:`medlib.experiment.AdaptConfig` whose value (its *level*) changes the train split
 or its labels; the val and test splits are never touched. Each :class:`Scenario` says how its level is checked,
 how it changes the split (:func:`apply`, in the registry's order: images are chosen first, then the size cap,
-then labels are changed), which profile knob lists a chapter's levels, and how tables, axes, progress lines and
-generated prose name it. The conditions of the decision table, the command line's options, the figures' axis
+then labels are changed), and how tables, axes, progress lines and generated prose name it. The conditions of the decision table, the command line's options, the figures' axis
 labels and the jobs' names are all read from :data:`SCENARIOS`; a new scenario is one entry here and its sampler.
 """
 
@@ -24,17 +23,16 @@ from .validation import ParameterError, check_number
 @dataclass(frozen=True)
 class Scenario:
     """One axis a chapter varies. ``field``: the AdaptConfig field (and run-table column); ``name``: the scenario
-    in tables and prose; ``axis``: its figures' axis label; ``knob``: the profile knob listing a chapter's levels
-    (None: set one at a time); ``words``: a level in words; ``hardest``: which end of the axis is hardest (``low``
+    in tables and prose; ``axis``: its figures' axis label; ``words``: a level in words; ``hardest``: which end of the axis is hardest (``low``
     or ``high``); ``check``: ``(name, value)`` -> value, or a ParameterError; ``change``: ``(train, level, cfg)``
     -> the changed train split; ``stage``: ``images`` (it chooses train images, before the size cap) or ``labels``
     (it changes the labels of the images kept); ``unchanged``: the level that leaves the split as it is, if any
-    (a curve's first point); ``cli``: the help of ``python -m medlib finetune``'s option."""
+    (a curve's first point); ``cli``: the help of ``python -m medlib finetune``'s option; ``integer``: its levels
+    are counts."""
 
     field: str
     name: str
     axis: str
-    knob: str | None
     words: Callable[[float], str]
     hardest: str
     check: Callable
@@ -43,6 +41,7 @@ class Scenario:
     cli: str
     unchanged: float | None = None
     log_axis: bool = True
+    integer: bool = False
 
 
 def _check_noise(rate, n_classes=None):
@@ -77,18 +76,18 @@ def _noise(train, rate, cfg):
 
 
 SCENARIOS = (
-    Scenario("imbalance_ratio", "imbalance", "majority : minority ratio", "imbalance_ratios",
+    Scenario("imbalance_ratio", "imbalance", "majority : minority ratio",
              lambda r: f"imbalance {r:g}:1", "high", partial(check_number, low=1), _imbalance, "images",
              "resample the train split to majority : minority = RATIO : 1"),
-    Scenario("label_fraction", "label fraction", "label fraction", "label_fractions", _fraction_words, "low",
+    Scenario("label_fraction", "label fraction", "label fraction", _fraction_words, "low",
              partial(check_number, low=0, high=1, low_open=True),
              lambda train, f, cfg: _labels(train, cfg, label_fraction=f), "images",
              "keep this fraction of every class's train labels", unchanged=1.0),
-    Scenario("per_class", "labels per class", "labelled images per class", None,
+    Scenario("per_class", "labels per class", "labelled images per class",
              lambda n: f"{n:g} labels per class", "low", partial(check_number, low=1, integer=True),
              lambda train, n, cfg: _labels(train, cfg, per_class=n), "images",
-             "keep this many train labels per class"),
-    Scenario("label_noise", "label noise", "share of train labels flipped", "label_noise_rates",
+             "keep this many train labels per class", integer=True),
+    Scenario("label_noise", "label noise", "share of train labels flipped",
              lambda r: f"{r:.0%} of train labels flipped", "high", lambda name, rate: _check_noise(rate),
              _noise, "labels", "flip this share of the train labels to another class, uniformly (symmetric noise)",
              unchanged=0.0, log_axis=False),

@@ -124,6 +124,8 @@ CLI_CASES = {
     "fraction 0": (BASE + ["--label-fraction", "0"], "label_fraction=0.0 is not allowed; expected a number with "
                                                      "0 < label_fraction <= 1"),
     "fraction > 1": (BASE + ["--label-fraction", "1.5"], "label_fraction=1.5 is not allowed"),
+    "label noise that says nothing": (BASE + ["--label-noise", "0.5"], "label_noise=0.5 is not allowed; expected a "
+                                      "number with 0 <= label_noise < 0.5 ((k - 1) / k for k = 2 classes"),
     "imbalance ratio < 1": (BASE + ["--imbalance-ratio", "0.5"], "imbalance_ratio=0.5 is not allowed; expected "
                                                                  "a number with 1 <= imbalance_ratio"),
     "empty seed list": (BASE + ["--seeds"], "argument --seeds: expected at least one argument"),
