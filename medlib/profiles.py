@@ -41,7 +41,7 @@ PROFILES = {
         pretrain_epochs=10, pretrain_max_images=2000, pretrain_batch_size=256,
         finetune_epochs=10, finetune_lrs=[1e-4, 3e-4, 1e-3], max_train_images=1000,
         label_fractions=[0.05, 0.1, 0.25, 0.5, 1.0], imbalance_ratios=[1, 5, 10, 20],
-        label_noise_rates=[0.0, 0.2, 0.4], severities=[1, 3, 5],
+        label_noise_rates=[0.0, 0.4], severities=[1, 3, 5],
         source_pools=[["pneumoniamnist"], ["retinamnist"], ["pneumoniamnist", "retinamnist"]], n_images=8),
     # paper scale on a GPU: MedMNIST's large sets as sources (downloads), 64 px, the small-input stem
     "full": _COMMON | dict(
@@ -113,7 +113,42 @@ KNOBS = {
     "severities": partial(check_numbers, low=1, high=5, integer=True),
     "n_images": partial(_int, low=1, high=64),
 }
+HELP = {  # each knob's help, once: the chapters' parameters cells are written from it (parameters_cell)
+    "profile": "smoke | quick | gpu | full",
+    "size": "image size in pixels (28, 64, 128, 224)",
+    "backbone": "resnet18 or resnet50",
+    "stem": "imagenet (7x7/2 conv + max-pool) or cifar (3x3/1 conv, no pool)",
+    "target": "the dataset the one-target grids adapt to (scarcity, imbalance, label noise, ...)",
+    "targets": "datasets the head-to-head grid adapts to",
+    "sources": 'one fixed source pool for every target instead, e.g. ["pneumoniamnist"]',
+    "source_flags": "datasets a source pool may draw from (each target's pool leaves the target out)",
+    "source_pools": 'source pools to compare, e.g. [["pneumoniamnist"], ["retinamnist"]]',
+    "arms": "None: every arm (scratch, imagenet and each method of medlib.methods)",
+    "protocols": "linear (frozen encoder + linear head), finetune (all weights)",
+    "seeds": "one adaptation run per seed",
+    "pretrain_epochs": "pre-training epochs",
+    "pretrain_max_images": "seeded subset of the source pool used for pre-training (None: all)",
+    "pretrain_batch_size": "pre-training batch size",
+    "pretrain_per_seed": "True: each seed adapts a pre-training of its own (spreads include pre-training)",
+    "finetune_epochs": "epochs of full fine-tuning",
+    "finetune_lrs": "fine-tuning learning rates; the best on val AUC is kept",
+    "max_train_images": "cap on the target train split (stratified; None: all)",
+    "label_fractions": "fractions of the labelled train split",
+    "per_class": "labelled images per class for an extra scarcity point (None: skip)",
+    "imbalance_ratios": "majority : minority ratios of the resampled train split",
+    "minority": "class index cut to the minority (None: the rarest class)",
+    "label_noise_rates": "shares of the train labels flipped to another class (0 <= rate < (k-1)/k)",
+    "severities": "corruption severities to evaluate (1 mild ... 5 strong)",
+    "n_images": "images per class in sample grids, test images in Grad-CAM panels",
+}
 _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def parameters_cell(names) -> str:
+    """The ``parameters`` cell of a chapter template that uses the knobs ``names`` (after ``profile``): each
+    ``None`` (the profile's value) with its :data:`HELP`, aligned, so that help is written once, here."""
+    lines = ["import os", "", f'profile = os.environ.get("MEDLIB_PROFILE", "smoke")  # {HELP["profile"]}']
+    return "\n".join(lines + [f"{f'{name} = None':<27} # {HELP[name]}" for name in names if name != "profile"])
 
 
 def _literal(name: str, value):
