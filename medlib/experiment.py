@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -131,6 +132,28 @@ def train_split(cfg: AdaptConfig) -> ImageSet:
         fraction = cfg.max_train_images / len(train)
         train = train.subset(label_subset(train.labels, fraction, seed=cfg.seed))
     return scenarios.apply(train, cfg, "labels")
+
+
+def _level(cfg, field: str):
+    """``cfg``'s value of ``field``; an unset scenario shows as its unchanged level (label noise 0)."""
+    value = getattr(cfg, field)
+    return scenarios.BY_FIELD[field].unchanged if value is None and field in scenarios.BY_FIELD else value
+
+
+def scenario_counts(configs, keys: Sequence[str]) -> pd.DataFrame:
+    """Train images per class after each config's scenario (one row per ``keys`` value), e.g. the labelled subset
+    of a label fraction or the resampled split of an imbalance ratio, as labelled after it; with label noise,
+    ``flipped`` counts the labels it changed. The test split is untouched."""
+    rows = []
+    for cfg in configs:
+        train = train_split(cfg)
+        counts = train.class_counts()
+        flipped = ({"flipped": int((train.labels != train_split(replace(cfg, label_noise=None)).labels).sum())}
+                   if cfg.label_noise else {"flipped": 0} if "label_noise" in keys else {})
+        rows.append({k: _level(cfg, k) for k in keys}
+                    | {f"{i}: {c}": n for i, (c, n) in enumerate(zip(train.classes, counts))} | {"total": len(train)}
+                    | flipped)
+    return pd.DataFrame(rows).set_index(list(keys))
 
 
 def run_adaptation(cfg: AdaptConfig, store: RunStore | None = None, progress: bool = True) -> dict:

@@ -20,7 +20,7 @@ import torch
 from . import methods
 from .data import SPLITS, ImageSet, data_root, ensure_file, file_info, file_name, load
 from .methods import ARM_COLOURS, ARMS
-from .scenarios import BY_FIELD, SCENARIOS
+from .scenarios import SCENARIOS
 from .stats import seed_summary
 
 ARM_LABELS = methods.ARM_LABELS | {"majority": "Majority class (baseline)"}  # arms' order and colours: methods
@@ -158,32 +158,6 @@ def pool_table(pools: Mapping[str, ImageSet], max_images: int | None = None) -> 
                      "dropped by leakage guard": ", ".join(f"{k}: {v}" for k, v in pool.dropped.items()),
                      "images for pre-training": len(pool) if max_images is None else min(len(pool), max_images)})
     return pd.DataFrame(rows).set_index("target")
-
-
-def _level(cfg, field: str):
-    """``cfg``'s value of ``field``; an unset scenario shows as its unchanged level (label noise 0)."""
-    value = getattr(cfg, field)
-    return BY_FIELD[field].unchanged if value is None and field in BY_FIELD else value
-
-
-def scenario_counts(configs, keys: Sequence[str]) -> pd.DataFrame:
-    """Train images per class after each config's scenario (one row per ``keys`` value), e.g. the labelled subset
-    of a label fraction or the resampled split of an imbalance ratio, as labelled after it; with label noise,
-    ``flipped`` counts the labels it changed. The test split is untouched."""
-    from dataclasses import replace
-
-    from .experiment import train_split
-
-    rows = []
-    for cfg in configs:
-        train = train_split(cfg)
-        counts = train.class_counts()
-        flipped = ({"flipped": int((train.labels != train_split(replace(cfg, label_noise=None)).labels).sum())}
-                   if cfg.label_noise else {"flipped": 0} if "label_noise" in keys else {})
-        rows.append({k: _level(cfg, k) for k in keys}
-                    | {f"{i}: {c}": n for i, (c, n) in enumerate(zip(train.classes, counts))} | {"total": len(train)}
-                    | flipped)
-    return pd.DataFrame(rows).set_index(list(keys))
 
 
 def profile_note(profile: str) -> str:

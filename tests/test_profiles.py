@@ -47,3 +47,21 @@ def test_each_seed_adapts_one_shared_or_its_own_pre_training(per_seed):
     assert [c.seed for c in byol] == [0, 1, 2]
     assert [c.pretrain.seed for c in byol] == ([0, 1, 2] if per_seed else [0, 0, 0])
     assert all(c.pretrain is None for c in configs if c.arm == "scratch")
+
+
+def test_every_knob_has_its_help_once_and_each_chapters_parameters_cell_is_written_from_it():
+    """A knob's help is written once (profiles.HELP); a chapter's parameters cell is exactly the cell
+    ``parameters_cell`` writes for the knobs it lists, so no chapter tells a knob's meaning its own way."""
+    import json
+    import re
+    from pathlib import Path
+
+    from medlib import profiles
+
+    assert set(profiles.HELP) == set(profiles.KNOBS)
+    for template in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cell = next(c for c in json.loads(template.read_text())["cells"]
+                    if "parameters" in c["metadata"].get("tags", []))
+        source = "".join(cell["source"])
+        names = re.findall(r"^(\w+) = ", source, re.M)
+        assert source == profiles.parameters_cell(names), template.name
