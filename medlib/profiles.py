@@ -113,7 +113,8 @@ KNOBS = {
     "severities": partial(check_numbers, low=1, high=5, integer=True),
     "n_images": partial(_int, low=1, high=64),
 }
-HELP = {  # each knob's help, once: the chapters' parameters cells are written from it (parameters_cell)
+HELP = {  # each knob's help, once: the chapters' parameters cells are written from it (parameters_cell); no "=" in
+          # a help (papermill reads a line with two as no parameter)
     "profile": "smoke | quick | gpu | full",
     "size": "image size in pixels (28, 64, 128, 224)",
     "backbone": "resnet18 or resnet50",
@@ -137,7 +138,7 @@ HELP = {  # each knob's help, once: the chapters' parameters cells are written f
     "per_class": "labelled images per class for an extra scarcity point (None: skip)",
     "imbalance_ratios": "majority : minority ratios of the resampled train split",
     "minority": "class index cut to the minority (None: the rarest class)",
-    "label_noise_rates": "shares of the train labels flipped to another class (0 <= rate < (k-1)/k)",
+    "label_noise_rates": "shares of the train labels flipped to another class, each below (k - 1) / k",
     "severities": "corruption severities to evaluate (1 mild ... 5 strong)",
     "n_images": "images per class in sample grids, test images in Grad-CAM panels",
 }

@@ -65,3 +65,10 @@ def test_every_knob_has_its_help_once_and_each_chapters_parameters_cell_is_writt
         source = "".join(cell["source"])
         names = re.findall(r"^(\w+) = ", source, re.M)
         assert source == profiles.parameters_cell(names), template.name
+
+
+def test_no_knob_help_holds_an_equals_sign():
+    """papermill reads a parameters line with two "=" as no parameter (a warning on every run)."""
+    from medlib import profiles
+
+    assert not [name for name, text in profiles.HELP.items() if "=" in text]
