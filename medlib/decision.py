@@ -327,7 +327,8 @@ def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPH
 def answer_table(runs: pd.DataFrame, metric: str = "auc", resamples: int = stats.RESAMPLES,
                  seed: int = 0, predictions=None) -> pd.DataFrame:
     """The book's answer at a glance: per target and protocol (all labels), each arm's mean test ``metric`` with
-    its 95 % interval ("0.86 (0.80-0.91)", from :func:`medlib.stats.intervals`), arms in the book's order."""
+    its 95 % interval ("0.86 (0.80-0.91)", from :func:`medlib.stats.intervals`), arms in the book's order. The
+    columns carry no title (the page's prose names the metric), so that the table is as narrow as its cells."""
     conditions = label_conditions(_done(runs))
     conditions = conditions[conditions["scenario"] == scenarios.ALL_LABELS]
     reps = replicates(conditions, metric, predictions, resamples, seed)
@@ -336,7 +337,7 @@ def answer_table(runs: pd.DataFrame, metric: str = "auc", resamples: int = stats
     ci["protocol"] = ci["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p))
     out = ci.pivot(index=["target", "protocol"], columns="arm", values="cell")
     out = out[in_arm_order(out.columns)].rename(columns=_short)
-    out.columns.name = f"test {METRIC_LABELS.get(metric, metric)}, mean (95 % CI)"
+    out.columns.name = None
     return out.reindex(pd.MultiIndex.from_frame(ci[["target", "protocol"]].drop_duplicates()))
 
 
