@@ -118,10 +118,7 @@ def minority_class(cfg: AdaptConfig) -> int | None:
     if cfg.minority is not None:
         return cfg.minority
     train = load(cfg.target, "train", cfg.size)
-    if train.labels.ndim == 2:
-        return None
-    counts = train.class_counts()
-    return counts.index(min(c for c in counts if c > 0))
+    return None if train.labels.ndim == 2 else scenarios.minority(train, cfg)
 
 
 def train_split(cfg: AdaptConfig) -> ImageSet:

@@ -54,13 +54,20 @@ def _fraction_words(level: float) -> str:
     return f"{level:.0%} of labels" if level * 100 == round(level * 100) else f"{level:g} of labels"
 
 
+def minority(train, cfg) -> int:
+    """The class the imbalance scenario cuts and minority recall scores: ``cfg.minority``, else the rarest class
+    present in ``train`` (the target's whole train split)."""
+    if cfg.minority is not None:
+        return cfg.minority
+    counts = train.class_counts()
+    return counts.index(min(c for c in counts if c > 0))
+
+
 def _imbalance(train, ratio, cfg):
-    """Imbalance runs first, on the whole train split: its minority is ``cfg.minority`` or the rarest class."""
+    """Imbalance runs first, on the whole train split (:func:`minority`)."""
     from .samplers import imbalance_subset
 
-    counts = train.class_counts()
-    minority = cfg.minority if cfg.minority is not None else counts.index(min(c for c in counts if c > 0))
-    return train.subset(imbalance_subset(train.labels, ratio, minority, cfg.seed))
+    return train.subset(imbalance_subset(train.labels, ratio, minority(train, cfg), cfg.seed))
 
 
 def _labels(train, cfg, **how):
