@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from medlib.compute import default_device
-from medlib.pretrain import PRETRAINED_ARMS, PretrainConfig, pretrain
+from medlib.methods import TRAINING_ARMS
+from medlib.pretrain import PretrainConfig, pretrain
 from medlib.provenance import device as describe_device
 from medlib.store import load_torch
 
@@ -36,7 +37,7 @@ def main():
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     rows = []
-    for arm in PRETRAINED_ARMS:
+    for arm in TRAINING_ARMS:
         cfg = PretrainConfig(arm=arm, sources=("pneumoniamnist", "retinamnist"), targets=("breastmnist",),
                              epochs=args.epochs, max_images=args.max_images, batch_size=args.batch_size)
         (graphed, w_graphed), (eager, w_eager) = run(cfg, True), run(cfg, False)

@@ -157,12 +157,17 @@ def _run(args) -> int:
 
     if args.command == "pretrain":
         from .experiment import pretrained
+        from .methods import get
         from .study import pretrain_config
 
         P = parameters(**_knobs(args))
         result = pretrained(pretrain_config(P, args.arm, args.target))
         print(json.dumps({k: result[k] for k in ("run_dir", "n_images", "seconds", "images_per_s")}, indent=1))
-        print(f"final loss {result['history'][-1]['loss']:.4f}, kNN accuracy {result['history'][-1]['knn_acc']:.3f}")
+        if result["history"]:  # an arm that trains nothing of its own (fusion) has no epochs
+            print(f"final loss {result['history'][-1]['loss']:.4f}, kNN accuracy {result['history'][-1]['knn_acc']:.3f}")
+        else:
+            print(f"{args.arm} trains nothing of its own: its encoder is made from the stored pre-trainings of "
+                  f"{' and '.join(get(args.arm).starts_from)}")
     elif args.command == "finetune":
         from .experiment import run_grid, summarize
         from .study import adapt_configs

@@ -19,7 +19,8 @@ from .data import FLAGS, SINGLE_LABEL_TASKS, SIZES, ImageSet, check_source_pool,
 from .metrics import METRICS, evaluate, majority_baseline, read_predictions, write_predictions
 from .methods import ARMS
 from .models import BACKBONES, STEMS, Classifier, backbone, imagenet_weights_problem
-from .pretrain import PRETRAINED_ARMS, PretrainConfig, load_encoder, pretrain, starting_point
+from .pretrain import (PRETRAINED_ARMS, PretrainConfig, load_encoder, new_encoder, pretrain,
+                       starting_points)
 from .samplers import label_subset
 from .scenarios import SCENARIOS, check_scenario
 from .stats import Prediction, seed_summary
@@ -95,10 +96,10 @@ def pretrained(cfg: PretrainConfig, store: RunStore | None = None, progress: boo
     but never pre-trains a target's encoder)."""
     check_source_pool(cfg.sources, cfg.targets)
     store = store or RunStore()
-    first = starting_point(cfg)
+    starts = starting_points(cfg)
 
     def compute(run_dir: Path) -> dict:
-        start = None if first is None else Path(pretrained(first, store, progress)["run_dir"])
+        start = [Path(pretrained(first, store, progress)["run_dir"]) for first in starts]
         return pretrain(cfg, run_dir, progress=progress, start=start)
 
     result = store.cached("pretrain", cfg.to_dict(), compute)
@@ -187,7 +188,8 @@ def load_model(cfg: AdaptConfig, store: RunStore | None = None) -> Classifier:
     if not weights.exists():
         raise StoreError(f"{weights.parent}: the run's result is stored but not its model (model.pt), e.g. a run "
                          "imported from an archive, which carries no weights; delete that folder to compute it again")
-    model = Classifier(backbone(cfg.backbone, cfg.stem), _n_outputs(cfg))
+    encoder = new_encoder(cfg.pretrain) if cfg.pretrain is not None else backbone(cfg.backbone, cfg.stem)
+    model = Classifier(encoder, _n_outputs(cfg))
     model.load_state_dict(load_torch(weights))
     return model.eval()
 

@@ -37,7 +37,7 @@ from .adapt import probabilities
 from .augment import to_float
 from .data import ImageSet, load
 from .experiment import AdaptConfig, load_model
-from .models import Classifier, backbone, imagenet_weights_problem
+from .models import Classifier, backbone, blocks, imagenet_weights_problem
 from .plots import ARM_COLOURS, DPI, PROTOCOL_LABELS, SPLIT_COLOURS, arm_label, legend_below
 from .pretrain import features
 from .store import RunStore
@@ -52,7 +52,7 @@ def block_sizes(model: Classifier, size: int) -> dict[str, tuple[int, int]]:
     """Spatial size of each ResNet block's output for ``size`` px inputs."""
     sizes, hooks = {}, []
     for name in BLOCKS:
-        block = getattr(model.encoder, name)
+        block = blocks(model.encoder, name)[0]
         hooks.append(block.register_forward_hook(
             lambda m, i, o, name=name: sizes.__setitem__(name, tuple(o.shape[-2:]))))
     was_training = model.training
@@ -97,7 +97,7 @@ def gradcam(model: Classifier, images: torch.Tensor, classes, layer: str | None 
     model.eval()
     layer = layer or cam_layer(model, images.shape[-1])
     device = next(model.parameters()).device
-    with GradCAM(model=model, target_layers=[getattr(model.encoder, layer)]) as cam:
+    with GradCAM(model=model, target_layers=blocks(model.encoder, layer)) as cam:
         maps = cam(input_tensor=to_float(images.to(device)), targets=[ClassifierOutputTarget(int(c)) for c in classes])
     return np.asarray(maps, dtype=np.float32)
 

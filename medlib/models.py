@@ -64,6 +64,12 @@ def imagenet_weights_problem(name: str = "resnet18") -> str | None:
     return None
 
 
+def blocks(encoder: nn.Module, name: str) -> list[nn.Module]:
+    """The ResNet block ``name`` (e.g. ``"layer4"``) of ``encoder``: one per part of an encoder made of parts
+    side by side (``encoder.parts``, e.g. :class:`medlib.methods.fusion.Concatenation`), else its own."""
+    return [getattr(part, name) for part in getattr(encoder, "parts", [encoder])]
+
+
 class Classifier(nn.Module):
     """Encoder followed by one linear layer; ``freeze`` keeps the encoder fixed (a linear probe)."""
 

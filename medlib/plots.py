@@ -198,10 +198,16 @@ def file_table(flags: Sequence[str], size: int, roles: Mapping[str, str] | None 
 # ---------------------------------------------------------------------------------------- pre-training
 
 
+def trained(results: Mapping[str, dict]) -> list[str]:
+    """The arms of ``results`` (:func:`medlib.experiment.pretrained` by arm) with epochs of their own, in order."""
+    return [arm for arm in in_arm_order(results) if results[arm]["history"]]
+
+
 def pretraining_curves(results: Mapping[str, dict], title: str = ""):
     """Per-epoch pre-training loss (top: one panel per arm, as the losses differ in kind and scale) and the
-    kNN accuracy of held-out source images (bottom: all arms), from :func:`medlib.experiment.pretrained`."""
-    arms = in_arm_order(results)
+    kNN accuracy of held-out source images (bottom: all arms), from :func:`medlib.experiment.pretrained`. An arm
+    that trains nothing of its own (``Method.trains``: fusion) has no curve."""
+    arms = trained(results)
     n = max(1, len(arms))
     fig = plt.figure(figsize=(max(6.0, 2.6 * n), 4.8), dpi=DPI)
     plt.close(fig)
@@ -235,9 +241,10 @@ def pretraining_curves(results: Mapping[str, dict], title: str = ""):
 
 
 def pretraining_table(results: Mapping[str, dict]) -> pd.DataFrame:
-    """Cost and outcome of each arm's pre-training: images, epochs, wall time, images/s, last loss and kNN."""
+    """Cost and outcome of each arm's pre-training: images, epochs, wall time, images/s, last loss and kNN (the
+    arms that train)."""
     rows = []
-    for arm in in_arm_order(results):
+    for arm in trained(results):
         r = results[arm]
         last = r["history"][-1]
         rows.append({"arm": arm_label(arm), "images": r["n_images"], "epochs": len(r["history"]),

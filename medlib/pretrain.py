@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from .store import CorruptFile, load_torch, save_torch
 from .validation import check_choice, check_number
 
 __all__ = ["BYOL", "PRETRAINED_ARMS", "Method", "NonFiniteLoss", "PretrainConfig", "SimCLR", "build_method",
-           "features", "knn_accuracy", "load_encoder", "pools", "pretrain"]  # the methods stay importable from here
+           "features", "knn_accuracy", "lineage", "load_encoder", "new_encoder", "pools", "pretrain",
+           "starting_points"]  # the methods stay importable from here
 
 
 class NonFiniteLoss(RuntimeError):
@@ -105,7 +107,12 @@ def build_method(cfg: PretrainConfig, class_counts: torch.Tensor) -> Method:
     """``cfg.arm``'s method on a fresh encoder for a pool with ``class_counts`` images per label, its initial
     weights drawn from ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
-    return get(cfg.arm).create(backbone(cfg.backbone, cfg.stem), class_counts)
+    return get(cfg.arm).create(new_encoder(cfg), class_counts)
+
+
+def new_encoder(cfg: PretrainConfig) -> nn.Module:
+    """A freshly initialised encoder of ``cfg.arm``'s kind (``Method.build_encoder``) on ``cfg``'s backbone."""
+    return get(cfg.arm).build_encoder(lambda: backbone(cfg.backbone, cfg.stem))
 
 
 def pools(cfg: PretrainConfig, knn_images: int = 2000) -> tuple[ImageSet, ImageSet, ImageSet]:
@@ -117,25 +124,45 @@ def pools(cfg: PretrainConfig, knn_images: int = 2000) -> tuple[ImageSet, ImageS
     return pool, bank, held_out
 
 
-def starting_point(cfg: PretrainConfig) -> PretrainConfig | None:
-    """The pre-training whose encoder ``cfg``'s method starts from (``Method.starts_from``: the same pool, epochs,
-    batch and seed, its own method's recipe and rate), or None for a random encoder."""
-    first = get(cfg.arm).starts_from
-    return None if first is None else replace(cfg, arm=first, lr=None, recipe=None)
+def starting_points(cfg: PretrainConfig) -> tuple[PretrainConfig, ...]:
+    """The pre-trainings whose encoders ``cfg``'s method starts from (``Method.starts_from``: the same pool,
+    epochs, batch and seed, each with its own method's recipe and rate); empty for a random encoder."""
+    return tuple(replace(cfg, arm=arm, lr=None, recipe=None) for arm in get(cfg.arm).starts_from)
+
+
+def lineage(cfg: PretrainConfig) -> list[PretrainConfig]:
+    """Every distinct pre-training ``cfg``'s encoder went through: ``cfg`` first, then its starting points'
+    lineages (what a compute-matched comparison adds up)."""
+    out = [cfg]
+    for first in starting_points(cfg):
+        out += [c for c in lineage(first) if c not in out]
+    return out
 
 
 def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = None, progress: bool = True,
-             start: Path | None = None) -> dict:
+             start: Sequence[Path] = ()) -> dict:
     """Pre-train the encoder of ``cfg`` into ``run_dir/encoder.pt``, from the encoder weights in ``start`` (the
-    run directory of :func:`starting_point`) if given; return the run's history and cost."""
+    run directories of :func:`starting_points`, in order); return the run's history and cost. A method that does
+    not train (``Method.trains``) stores its starting encoder as it is, with no epochs."""
     device = device or default_device()
     run_dir = Path(run_dir)
     pool, bank, held_out = pools(cfg)
     method = build_method(cfg, torch.bincount(pool.labels, minlength=pool.n_classes))
-    if start is not None:
-        method.encoder.load_state_dict(load_torch(Path(start) / "encoder.pt"))
+    method.start([load_torch(Path(d) / "encoder.pt") for d in start])
     method = method.to(device)
     bs = min(cfg.batch_size, len(pool))
+    steps = len(pool) // bs
+    history = _train(cfg, method, pool, bank, held_out, bs, run_dir, device, progress) if method.trains else []
+    save_torch(method.encoder.state_dict(), run_dir / "encoder.pt")
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return {"history": history, "n_images": len(pool), "classes": list(pool.classes), "dropped": pool.dropped,
+            "seconds": sum(h["seconds"] for h in history), "device": str(device), "precision": precision(device),
+            "images_per_s": steps * bs * len(history) / max(1e-9, sum(h["seconds"] for h in history))}
+
+
+def _train(cfg: PretrainConfig, method: Method, pool: ImageSet, bank: ImageSet, held_out: ImageSet, bs: int,
+           run_dir: Path, device: torch.device, progress: bool) -> list[dict]:
+    """The epochs of ``cfg``'s pre-training, resumed from ``run_dir/checkpoint.pt``; their history."""
     lr = cfg.lr * bs / 256
     optimizer = sgd(method, lr, cfg.weight_decay)
     start, history = _resume(run_dir / "checkpoint.pt", method, optimizer)
@@ -174,11 +201,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = N
                         "history": history}, run_dir / "checkpoint.pt")
     finally:
         bar.close()
-    save_torch(method.encoder.state_dict(), run_dir / "encoder.pt")
-    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-    return {"history": history, "n_images": len(pool), "classes": list(pool.classes), "dropped": pool.dropped,
-            "seconds": sum(h["seconds"] for h in history), "device": str(device), "precision": precision(device),
-            "images_per_s": steps * bs * len(history) / max(1e-9, sum(h["seconds"] for h in history))}
+    return history
 
 
 def _resume(path: Path, method: nn.Module, optimizer) -> tuple[int, list]:
@@ -197,6 +220,6 @@ def _resume(path: Path, method: nn.Module, optimizer) -> tuple[int, list]:
 
 
 def load_encoder(cfg: PretrainConfig, run_dir: Path) -> nn.Module:
-    encoder = backbone(cfg.backbone, cfg.stem)
+    encoder = new_encoder(cfg)
     encoder.load_state_dict(load_torch(Path(run_dir) / "encoder.pt"))
     return encoder

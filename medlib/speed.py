@@ -23,7 +23,7 @@ from .models import imagenet_weights_problem
 from .plots import (ARMS, ARM_COLOURS, PROTOCOL_LABELS, arm_label, bar_offsets, figure, in_arm_order, legend_below,
                     mean_std)
 from .methods import get as get_method
-from .pretrain import PRETRAINED_ARMS, starting_point
+from .pretrain import PRETRAINED_ARMS, lineage
 from .stats import seed_summary
 from .study import pretrain_config
 
@@ -32,25 +32,21 @@ def pretraining_cost(P: types.SimpleNamespace, targets=None) -> pd.DataFrame:
     """One row per target x pre-trained arm of ``P``: the pool's images, epochs, wall time, seconds per
     epoch, images/s (pre-training steps only; the kNN monitor is not counted), the device and the precision; then
     what a compute-matched comparison counts: the views the encoder saw (images x epochs x views per image), and
-    both summed over the pre-trainings the encoder went through (an arm that starts from another's encoder,
-    ``Method.starts_from``, counts that one's too)."""
+    both summed over the distinct pre-trainings the encoder went through (an arm that starts from other arms'
+    encoders, ``Method.starts_from``, counts theirs too: :func:`medlib.pretrain.lineage`)."""
     rows = []
     for target in targets or P.targets:
         for arm in [a for a in P.arms if a in PRETRAINED_ARMS]:
             cfg = pretrain_config(P, arm, target)
-            r = pretrained(cfg, progress=False)
-            views = r["n_images"] * len(r["history"]) * get_method(arm).views_per_image
-            total_views, total_seconds, first = views, r["seconds"], starting_point(cfg)
-            while first is not None:
-                earlier = pretrained(first, progress=False)
-                total_views += earlier["n_images"] * len(earlier["history"]) * get_method(first.arm).views_per_image
-                total_seconds += earlier["seconds"]
-                first = starting_point(first)
+            through = [(c, pretrained(c, progress=False)) for c in lineage(cfg)]
+            views = [e["n_images"] * len(e["history"]) * get_method(c.arm).views_per_image for c, e in through]
+            r = through[0][1]
+            total_views, total_seconds = sum(views), sum(e["seconds"] for _, e in through)
             rows.append({"target": target, "pool": "+".join(cfg.sources), "arm": arm, "images": r["n_images"],
                          "epochs": len(r["history"]), "seconds": r["seconds"],
                          "seconds_per_epoch": r["seconds"] / max(1, len(r["history"])),
                          "images_per_s": r["images_per_s"], "device": r["device"],
-                         "precision": r["precision"], "encoder_views": views, "encoder_views_in_all": total_views,
+                         "precision": r["precision"], "encoder_views": views[0], "encoder_views_in_all": total_views,
                          "seconds_in_all": total_seconds})
     return pd.DataFrame(rows)
 

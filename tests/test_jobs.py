@@ -128,8 +128,8 @@ def test_bad_slurm_environment_is_refused(capsys, monkeypatch):
 def test_dry_run_counts_each_chapters_runs_and_submits_nothing(capsys):
     assert main(["compute", "--profile", "smoke", "--only", "03_head_to_head", "06_domain", "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["03_head_to_head: 5 pre-trainings, 14 adaptations", "06_domain: 10 pre-trainings, 24 adaptations",
-                   "distinct runs: 15 pre-trainings, 34 adaptations"]
+    assert out == ["03_head_to_head: 6 pre-trainings, 16 adaptations", "06_domain: 12 pre-trainings, 28 adaptations",
+                   "distinct runs: 18 pre-trainings, 40 adaptations"]
     assert not RunStore().root.exists()
 
 
@@ -210,3 +210,14 @@ def test_the_readmes_full_profile_job_table_is_the_dry_run():
     expected = [(name, *map(str, map(len, plan.chapter_runs(P, [name])))) for name in plan.CHAPTERS
                 if name != "01_data"] + [("distinct runs, all chapters", *map(str, map(len, plan.chapter_runs(P))))]
     assert rows[:len(expected)] == expected
+
+
+def test_the_gpu_profiles_job_counts_in_prose_are_the_dry_run():
+    """README and benchmarks/README state the gpu profile's distinct runs; they are what ``--dry-run`` counts."""
+    import re
+
+    counts = tuple(map(len, plan.chapter_runs(parameters(profile="gpu"))))
+    for path in (NOTEBOOKS.parent / "README.md", NOTEBOOKS.parent / "benchmarks" / "README.md"):
+        text = " ".join(path.read_text().split())
+        stated = re.findall(r"(\d+) pre-trainings(?: \([^)]*\))?, (\d+) adaptations and (\d+) evaluations", text)
+        assert stated and all(tuple(map(int, s)) == counts for s in stated), (path.name, stated, counts)

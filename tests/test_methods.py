@@ -4,6 +4,7 @@ registered method fits the captured training step (no host synchronisation). VIC
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from lightly.loss import VICRegLoss as LightlyVICRegLoss
@@ -27,8 +28,10 @@ def aten_ops(fn) -> set:
 
 
 def test_every_list_of_arms_is_the_registrys():
-    assert methods.ARMS == ("scratch", "imagenet", "tl", "ssl-simclr", "ssl-byol", "ssl-vicreg", "bridge-simclr")
+    assert methods.ARMS == ("scratch", "imagenet", "tl", "ssl-simclr", "ssl-byol", "ssl-vicreg", "bridge-simclr",
+                            "fusion")
     assert methods.PRETRAINED_ARMS == tuple(methods.METHODS) == methods.ARMS[2:]
+    assert methods.TRAINING_ARMS == methods.ARMS[2:-1]  # fusion has no pre-training step of its own
     assert experiment.ARMS == plots.ARMS == methods.ARMS
     assert list(plots.ARM_COLOURS) == list(methods.ARMS) and plots.arm_label("ssl-vicreg") == "SSL VICReg"
     assert bench.METHODS == ("simclr", "byol", "vicreg") and bench.METHOD_LABELS["vicreg"] == "VICReg"
@@ -44,7 +47,7 @@ def test_a_taken_arm_name_or_colour_is_refused_and_an_unknown_arm_is_one_line():
         methods.get("scratch")
 
 
-@pytest.mark.parametrize("arm", methods.PRETRAINED_ARMS)
+@pytest.mark.parametrize("arm", methods.TRAINING_ARMS)
 def test_every_methods_step_has_no_host_synchronisation(arm, one_thread):
     """What a CUDA graph cannot capture (a device-to-host read) shows on the CPU as one of these aten calls."""
     method = build_method(PretrainConfig(arm, ("pneumoniamnist",), ("breastmnist",)),
@@ -85,8 +88,9 @@ def test_vicregs_standard_recipe_is_byols_two_views():
 
 
 def test_cli_help_lists_the_registered_arms(capsys):
-    for command, arms in (("pretrain", "tl, ssl-simclr, ssl-byol, ssl-vicreg or bridge-simclr"),
-                          ("finetune", "scratch, imagenet, tl, ssl-simclr, ssl-byol, ssl-vicreg or bridge-simclr"),
+    for command, arms in (("pretrain", "tl, ssl-simclr, ssl-byol, ssl-vicreg, bridge-simclr or fusion"),
+                          ("finetune", "scratch, imagenet, tl, ssl-simclr, ssl-byol, ssl-vicreg, bridge-simclr or "
+                                       "fusion"),
                           ("bench", "simclr, byol or vicreg (default: all)")):
         with pytest.raises(SystemExit):
             main([command, "--help"])
@@ -122,16 +126,16 @@ def test_the_bridge_starts_simclr_from_the_stored_tl_encoder(tmp_path, real_data
     """bridge-simclr pre-trains TL first (stored as TL's own run, which the TL arm then reuses), loads its encoder
     and continues with SimCLR: its first epoch's kNN starts from TL's features, not from a random encoder's."""
     from medlib.experiment import pretrained
-    from medlib.pretrain import starting_point
+    from medlib.pretrain import starting_points
     from medlib.store import RunStore, load_torch
 
     store = RunStore(tmp_path)
     cfg = PretrainConfig("bridge-simclr", ("pneumoniamnist",), ("breastmnist",), epochs=1, batch_size=32,
                          max_images=64)
-    first = starting_point(cfg)
+    (first,) = starting_points(cfg)
     assert first == PretrainConfig("tl", ("pneumoniamnist",), ("breastmnist",), epochs=1, batch_size=32,
                                    max_images=64)
-    assert starting_point(first) is None and cfg.recipe.endswith(f"from the TL encoder ({first.recipe})")
+    assert starting_points(first) == () and cfg.recipe.endswith(f"from the TL encoder ({first.recipe})")
     bridge = pretrained(cfg, store, progress=False)
     assert (store.path("pretrain", first.to_dict()) / "result.json").exists()  # TL ran first, as its own run
     tl = load_torch(store.path("pretrain", first.to_dict()) / "encoder.pt")
@@ -140,3 +144,34 @@ def test_the_bridge_starts_simclr_from_the_stored_tl_encoder(tmp_path, real_data
     scratch = PretrainConfig("ssl-simclr", ("pneumoniamnist",), ("breastmnist",), epochs=1, batch_size=32,
                              max_images=64)
     assert pretrained(scratch, store, progress=False)["history"] != bridge["history"]
+
+
+def test_fusion_concatenates_the_stored_tl_and_simclr_encoders_unchanged(tmp_path, real_data, one_thread):
+    """The fusion arm trains nothing: its stored encoder is TL's and SimCLR's encoders of the same pool, weight for
+    weight, side by side; its features are theirs concatenated (1,024 for two ResNet-18s), and it adapts like any
+    arm, Grad-CAM included (the mean of both parts' maps)."""
+    from medlib.data import load
+    from medlib.experiment import AdaptConfig, load_model, pretrained, run_adaptation
+    from medlib.explain import gradcam
+    from medlib.pretrain import features, lineage, load_encoder, starting_points
+    from medlib.store import RunStore, load_torch
+
+    store = RunStore(tmp_path)
+    cfg = PretrainConfig("fusion", ("pneumoniamnist",), ("breastmnist",), epochs=1, batch_size=32, max_images=64)
+    tl, simclr = starting_points(cfg)
+    assert (tl.arm, simclr.arm) == ("tl", "ssl-simclr") and lineage(cfg) == [cfg, tl, simclr]
+    fused = pretrained(cfg, store, progress=False)
+    assert fused["history"] == [] and fused["seconds"] == 0
+    weights = load_torch(Path(fused["run_dir"]) / "encoder.pt")
+    for i, part in enumerate((tl, simclr)):
+        own = load_torch(store.path("pretrain", part.to_dict()) / "encoder.pt")
+        assert all(torch.equal(weights[f"parts.{i}.{k}"], v) for k, v in own.items())
+    images = load("breastmnist", "test", 28).images[:8]
+    encoders = [load_encoder(c, store.path("pretrain", c.to_dict())) for c in (cfg, tl, simclr)]
+    f_fused, f_tl, f_simclr = (features(e, images, torch.device("cpu")) for e in encoders)
+    assert f_fused.shape == (8, 1024) and torch.allclose(f_fused, torch.cat([f_tl, f_simclr], 1))
+    adapt = AdaptConfig("fusion", "breastmnist", "finetune", epochs=1, max_train_images=32, pretrain=cfg,
+                        keep_model=True)
+    assert 0 <= run_adaptation(adapt, store, progress=False)["test"]["auc"] <= 1
+    maps = gradcam(load_model(adapt, store), images[:2], [0, 1])
+    assert maps.shape == (2, 28, 28) and np.isfinite(maps).all()

@@ -45,3 +45,16 @@ def test_pretraining_cost_counts_views_and_the_bridges_starting_point(real_data,
     assert bridge["encoder_views"] == 2 * tl["encoder_views"]
     assert bridge["encoder_views_in_all"] == 3 * tl["encoder_views"]
     assert bridge["seconds_in_all"] == pytest.approx(bridge["seconds"] + tl["seconds"])
+
+
+def test_pretraining_cost_counts_both_encoders_of_the_fusion(real_data, one_thread):
+    """The fusion arm trains nothing (no epochs, no views of its own), but its encoder went through TL's and
+    SimCLR's pre-trainings: its totals are theirs added up."""
+    from medlib.profiles import parameters
+    P = parameters(profile="smoke", arms=["tl", "ssl-simclr", "fusion"], targets=["breastmnist"],
+                   pretrain_max_images=64, pretrain_batch_size=32)
+    cost = speed.pretraining_cost(P).set_index("arm")
+    tl, simclr, fusion = cost.loc["tl"], cost.loc["ssl-simclr"], cost.loc["fusion"]
+    assert fusion["epochs"] == 0 and fusion["encoder_views"] == 0 and simclr["encoder_views"] == 2 * tl["encoder_views"]
+    assert fusion["encoder_views_in_all"] == tl["encoder_views"] + simclr["encoder_views"]
+    assert fusion["seconds_in_all"] == pytest.approx(tl["seconds"] + simclr["seconds"])

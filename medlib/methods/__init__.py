@@ -12,11 +12,12 @@ from ..validation import check_choice
 from .base import Arm, Method
 from .bridge import BridgeSimCLR
 from .byol import BYOL
+from .fusion import Fusion
 from .simclr import SimCLR
 from .supervised import Supervised
 from .vicreg import VICReg
 
-REGISTERED = (Supervised, SimCLR, BYOL, VICReg, BridgeSimCLR)
+REGISTERED = (Supervised, SimCLR, BYOL, VICReg, BridgeSimCLR, Fusion)
 START_ARMS = (Arm("scratch", "Scratch (random init)", "#7f7f7f", 0),  # random initialisation
               Arm("imagenet", "ImageNet (supervised)", "#8c564b", 1))  # torchvision's ImageNet weights
 
@@ -45,6 +46,7 @@ for _method in sorted(REGISTERED, key=lambda m: m.arm.order):
 _ARMS = sorted([*START_ARMS, *(m.arm for m in METHODS.values())], key=lambda a: a.order)
 ARMS = tuple(a.name for a in _ARMS)  # every arm, in the book's order
 PRETRAINED_ARMS = tuple(METHODS)
+TRAINING_ARMS = tuple(a for a, m in METHODS.items() if m.trains)  # with a pre-training step of their own
 ARM_COLOURS = {a.name: a.colour for a in _ARMS}
 ARM_LABELS = {a.name: a.label for a in _ARMS}
 BENCHMARKED = {m.name: m for m in METHODS.values() if m.lightly_transform is not None}  # name -> method

@@ -3,6 +3,7 @@ the book (name, label, colour, order) that shows it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -30,9 +31,10 @@ class Method(nn.Module):
     its pre-training's learning rate at batch 256 (SGD, scaled linearly with the batch): lightly's CIFAR-10 recipe
     at half its rate, unless a method needs its own. ``recipe`` names the version of its views and loss; it is part
     of every pre-training's config (and so of its run key), so that a changed recipe is never read from a run the
-    old one made. ``starts_from`` (None: a random encoder) names an arm whose stored pre-training on the same pool
-    initialises the encoder. ``views_per_image`` is how many augmented views of an image one step passes through
-    the encoder (what a compute-matched comparison counts).
+    old one made. ``starts_from`` (empty: a random encoder) names the arms whose stored pre-trainings on the same
+    pool initialise the encoder (``build_encoder`` makes it from as many backbones, ``start`` loads their weights);
+    ``trains`` False keeps that starting encoder as it is, with no step of its own. ``views_per_image`` is how many
+    augmented views of an image one step passes through the encoder (what a compute-matched comparison counts).
     """
 
     arm: Arm
@@ -41,12 +43,23 @@ class Method(nn.Module):
     lightly_transform = None
     lr = 0.06
     recipe = "grey-intensity views"  # the SSL views with a random gamma (medlib.augment)
-    starts_from: str | None = None
+    starts_from: tuple[str, ...] = ()
+    trains = True
     views_per_image = 2
 
     @classmethod
     def create(cls, encoder: nn.Module, class_counts: torch.Tensor) -> "Method":
         return cls(encoder)
+
+    @classmethod
+    def build_encoder(cls, backbone: Callable[[], nn.Module]) -> nn.Module:
+        """The encoder this method pre-trains, made from ``backbone()`` (a fresh ResNet encoder per call)."""
+        return backbone()
+
+    def start(self, weights: list[dict]) -> None:
+        """Load the encoder weights of the ``starts_from`` pre-trainings (at most one here), in that order."""
+        for state in weights[:1]:
+            self.encoder.load_state_dict(state)
 
     def views(self, images: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
         raise NotImplementedError

@@ -19,6 +19,6 @@ class BridgeSimCLR(SimCLR):
 
     arm = Arm("bridge-simclr", "Bridge TL→SimCLR", "#17becf", 6)
     name, title = "bridge-simclr", "TL then SimCLR"
-    starts_from = "tl"
+    starts_from = ("tl",)
     recipe = f"SimCLR ({SimCLR.recipe}) from the TL encoder ({Supervised.recipe})"
     lightly_transform = None  # SimCLR's step, benchmarked as SimCLR
