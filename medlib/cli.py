@@ -164,7 +164,8 @@ def _run(args) -> int:
         result = pretrained(pretrain_config(P, args.arm, args.target))
         print(json.dumps({k: result[k] for k in ("run_dir", "n_images", "seconds", "images_per_s")}, indent=1))
         if result["history"]:  # an arm that trains nothing of its own (fusion) has no epochs
-            print(f"final loss {result['history'][-1]['loss']:.4f}, kNN accuracy {result['history'][-1]['knn_acc']:.3f}")
+            last = result["history"][-1]
+            print(f"final loss {last['loss']:.4f}, kNN accuracy {last['knn_acc']:.3f}")
         else:
             print(f"{args.arm} trains nothing of its own: its encoder is made from the stored pre-trainings of "
                   f"{' and '.join(get(args.arm).starts_from)}")

@@ -326,19 +326,20 @@ def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPH
 
 def answer_table(runs: pd.DataFrame, metric: str = "auc", resamples: int = stats.RESAMPLES,
                  seed: int = 0, predictions=None) -> pd.DataFrame:
-    """The book's answer at a glance: per target and protocol (all labels), each arm's mean test ``metric`` with
-    its 95 % interval ("0.86 (0.80-0.91)", from :func:`medlib.stats.intervals`), arms in the book's order. The
-    columns carry no title (the page's prose names the metric), so that the table is as narrow as its cells."""
+    """The book's answer at a glance: one row per arm (the book's order), one column per target and protocol (all
+    labels), each cell the arm's mean test ``metric`` with its 95 % interval ("0.86 (0.80-0.91)", from
+    :func:`medlib.stats.intervals`). Arms run down the page, so that a growing list of arms never widens the table
+    past the page; the page's prose names the metric."""
     conditions = label_conditions(_done(runs))
     conditions = conditions[conditions["scenario"] == scenarios.ALL_LABELS]
     reps = replicates(conditions, metric, predictions, resamples, seed)
     ci = stats.intervals(reps, CONDITION)
     ci["cell"] = [f"{m:.2f} ({a:.2f}-{b:.2f})" for m, a, b in zip(ci["mean"], ci["ci_low"], ci["ci_high"])]
     ci["protocol"] = ci["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p))
-    out = ci.pivot(index=["target", "protocol"], columns="arm", values="cell")
-    out = out[in_arm_order(out.columns)].rename(columns=_short)
-    out.columns.name = None
-    return out.reindex(pd.MultiIndex.from_frame(ci[["target", "protocol"]].drop_duplicates()))
+    out = ci.pivot(index="arm", columns=["target", "protocol"], values="cell")
+    out = out.loc[in_arm_order(out.index)].rename(index=_short)
+    out.index.name = None
+    return out[pd.MultiIndex.from_frame(ci[["target", "protocol"]].drop_duplicates())]
 
 
 def answer(table: pd.DataFrame, comparisons: pd.DataFrame, profile: str, metric: str = "auc") -> str:

@@ -11,7 +11,9 @@ import ast
 import os
 import time
 import types
+from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 from .adapt import PROTOCOLS
 from .data import FLAGS, SIZES
@@ -84,72 +86,75 @@ def _flag(name, value):
     return value
 
 
+def _either(values) -> str:
+    values = [str(v) for v in values]
+    return f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+class Knob(NamedTuple):
+    """A chapter parameter, declared once: its ``check`` (``check(name, value)`` returns the value or raises
+    :class:`ParameterError` in one line) and its ``help``, from which the chapters' parameters cells
+    (:func:`parameters_cell`) and the command line's options (:mod:`medlib.cli`) are written. Its values are
+    the profiles' (:data:`PROFILES`)."""
+
+    check: Callable
+    help: str  # no "=" in a help: papermill reads a line with two as no parameter
+
+
 _int = partial(check_number, integer=True)
 KNOBS = {
-    "profile": partial(check_choice, allowed=PROFILES),
-    "size": partial(check_choice, allowed=SIZES),
-    "backbone": partial(check_choice, allowed=BACKBONES),
-    "stem": partial(check_choice, allowed=STEMS),
-    "target": partial(check_choice, allowed=FLAGS),
-    "targets": partial(check_choices, allowed=FLAGS),
-    "sources": partial(_optional, partial(check_choices, allowed=FLAGS)),
-    "source_flags": partial(check_choices, allowed=FLAGS),
-    "source_pools": _flag_lists,
-    "arms": partial(check_choices, allowed=ARMS),
-    "protocols": partial(check_choices, allowed=PROTOCOLS),
-    "seeds": partial(check_numbers, low=0, integer=True),
-    "pretrain_epochs": partial(_int, low=1),
-    "pretrain_max_images": partial(_optional, partial(_int, low=2)),
-    "pretrain_batch_size": partial(_int, low=2),
-    "pretrain_per_seed": _flag,
-    "finetune_epochs": partial(_int, low=1),
-    "finetune_lrs": partial(check_numbers, low=0, low_open=True),
-    "max_train_images": partial(_optional, partial(_int, low=2)),
-    "label_fractions": partial(check_numbers, low=0, high=1, low_open=True),
-    "per_class": partial(_optional, partial(_int, low=1)),
-    "imbalance_ratios": partial(check_numbers, low=1),
-    "minority": partial(_optional, partial(_int, low=0)),
-    "label_noise_rates": partial(check_numbers, low=0, high=1, high_open=True),
-    "severities": partial(check_numbers, low=1, high=5, integer=True),
-    "n_images": partial(_int, low=1, high=64),
-}
-HELP = {  # each knob's help, once: the chapters' parameters cells are written from it (parameters_cell); no "=" in
-          # a help (papermill reads a line with two as no parameter)
-    "profile": "smoke | quick | gpu | full",
-    "size": "image size in pixels (28, 64, 128, 224)",
-    "backbone": "resnet18 or resnet50",
-    "stem": "imagenet (7x7/2 conv + max-pool) or cifar (3x3/1 conv, no pool)",
-    "target": "the dataset the one-target grids adapt to (scarcity, imbalance, label noise, ...)",
-    "targets": "datasets the head-to-head grid adapts to",
-    "sources": 'one fixed source pool for every target instead, e.g. ["pneumoniamnist"]',
-    "source_flags": "datasets a source pool may draw from (each target's pool leaves the target out)",
-    "source_pools": 'source pools to compare, e.g. [["pneumoniamnist"], ["retinamnist"]]',
-    "arms": "None: every arm (scratch, imagenet and each method of medlib.methods)",
-    "protocols": "linear (frozen encoder + linear head), finetune (all weights)",
-    "seeds": "one adaptation run per seed",
-    "pretrain_epochs": "pre-training epochs",
-    "pretrain_max_images": "seeded subset of the source pool used for pre-training (None: all)",
-    "pretrain_batch_size": "pre-training batch size",
-    "pretrain_per_seed": "True: each seed adapts a pre-training of its own (spreads include pre-training)",
-    "finetune_epochs": "epochs of full fine-tuning",
-    "finetune_lrs": "fine-tuning learning rates; the best on val AUC is kept",
-    "max_train_images": "cap on the target train split (stratified; None: all)",
-    "label_fractions": "fractions of the labelled train split",
-    "per_class": "labelled images per class for an extra scarcity point (None: skip)",
-    "imbalance_ratios": "majority : minority ratios of the resampled train split",
-    "minority": "class index cut to the minority (None: the rarest class)",
-    "label_noise_rates": "shares of the train labels flipped to another class, each below (k - 1) / k",
-    "severities": "corruption severities to evaluate (1 mild ... 5 strong)",
-    "n_images": "images per class in sample grids, test images in Grad-CAM panels",
+    "profile": Knob(partial(check_choice, allowed=PROFILES), " | ".join(PROFILES)),
+    "size": Knob(partial(check_choice, allowed=SIZES), f"image size in pixels ({', '.join(map(str, SIZES))})"),
+    "backbone": Knob(partial(check_choice, allowed=BACKBONES), _either(BACKBONES)),
+    "stem": Knob(partial(check_choice, allowed=STEMS),
+                 "imagenet (7x7/2 conv + max-pool) or cifar (3x3/1 conv, no pool)"),
+    "target": Knob(partial(check_choice, allowed=FLAGS),
+                   "the dataset the one-target grids adapt to (scarcity, imbalance, label noise, ...)"),
+    "targets": Knob(partial(check_choices, allowed=FLAGS), "datasets the head-to-head grid adapts to"),
+    "sources": Knob(partial(_optional, partial(check_choices, allowed=FLAGS)),
+                    'one fixed source pool for every target instead, e.g. ["pneumoniamnist"]'),
+    "source_flags": Knob(partial(check_choices, allowed=FLAGS),
+                         "datasets a source pool may draw from (each target's pool leaves the target out)"),
+    "source_pools": Knob(_flag_lists, 'source pools to compare, e.g. [["pneumoniamnist"], ["retinamnist"]]'),
+    "arms": Knob(partial(check_choices, allowed=ARMS),
+                 "None: every arm (scratch, imagenet and each method of medlib.methods)"),
+    "protocols": Knob(partial(check_choices, allowed=PROTOCOLS),
+                      "linear (frozen encoder + linear head), finetune (all weights)"),
+    "seeds": Knob(partial(check_numbers, low=0, integer=True), "one adaptation run per seed"),
+    "pretrain_epochs": Knob(partial(_int, low=1), "pre-training epochs"),
+    "pretrain_max_images": Knob(partial(_optional, partial(_int, low=2)),
+                                "seeded subset of the source pool used for pre-training (None: all)"),
+    "pretrain_batch_size": Knob(partial(_int, low=2), "pre-training batch size"),
+    "pretrain_per_seed": Knob(_flag,
+                              "True: each seed adapts a pre-training of its own (spreads include pre-training)"),
+    "finetune_epochs": Knob(partial(_int, low=1), "epochs of full fine-tuning"),
+    "finetune_lrs": Knob(partial(check_numbers, low=0, low_open=True),
+                         "fine-tuning learning rates; the best on val AUC is kept"),
+    "max_train_images": Knob(partial(_optional, partial(_int, low=2)),
+                             "cap on the target train split (stratified; None: all)"),
+    "label_fractions": Knob(partial(check_numbers, low=0, high=1, low_open=True),
+                            "fractions of the labelled train split"),
+    "per_class": Knob(partial(_optional, partial(_int, low=1)),
+                      "labelled images per class for an extra scarcity point (None: skip)"),
+    "imbalance_ratios": Knob(partial(check_numbers, low=1), "majority : minority ratios of the resampled train split"),
+    "minority": Knob(partial(_optional, partial(_int, low=0)),
+                     "class index cut to the minority (None: the rarest class)"),
+    "label_noise_rates": Knob(partial(check_numbers, low=0, high=1, high_open=True),
+                              "shares of the train labels flipped to another class, each below (k - 1) / k"),
+    "severities": Knob(partial(check_numbers, low=1, high=5, integer=True),
+                       "corruption severities to evaluate (1 mild ... 5 strong)"),
+    "n_images": Knob(partial(_int, low=1, high=64),
+                     "images per class in sample grids, test images in Grad-CAM panels"),
 }
 _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
 def parameters_cell(names) -> str:
     """The ``parameters`` cell of a chapter template that uses the knobs ``names`` (after ``profile``): each
-    ``None`` (the profile's value) with its :data:`HELP`, aligned, so that help is written once, here."""
-    lines = ["import os", "", f'profile = os.environ.get("MEDLIB_PROFILE", "smoke")  # {HELP["profile"]}']
-    return "\n".join(lines + [f"{f'{name} = None':<27} # {HELP[name]}" for name in names if name != "profile"])
+    ``None`` (the profile's value) with its knob's help, aligned, so that help is written once (:data:`KNOBS`)."""
+    lines = ["import os", "", f'profile = os.environ.get("MEDLIB_PROFILE", "smoke")  # {KNOBS["profile"].help}']
+    return "\n".join(lines + [f"{f'{name} = None':<27} # {KNOBS[name].help}" for name in names
+                              if name != "profile"])
 
 
 def _literal(name: str, value):
@@ -180,8 +185,8 @@ def parameters(namespace: dict | None = None, **given) -> types.SimpleNamespace:
         raise ParameterError(f"unknown parameter {', '.join(map(repr, unknown))}; "
                              f"the knobs are: {', '.join(KNOBS)}")
     given = {k: _literal(k, v) for k, v in given.items()}
-    profile = KNOBS["profile"]("profile", given.get("profile") or default_profile())
+    profile = KNOBS["profile"].check("profile", given.get("profile") or default_profile())
     values = PROFILES[profile] | {k: v for k, v in given.items() if v is not None} | {"profile": profile}
     for name, value in values.items():
-        KNOBS[name](name, value)
+        KNOBS[name].check(name, value)
     return types.SimpleNamespace(**values, started=time.time(), given=sorted(given))

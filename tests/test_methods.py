@@ -77,7 +77,7 @@ def test_vicreg_pretrains_and_adapts_like_any_arm(real_data, one_thread, tmp_pat
     run = run_adaptation(AdaptConfig("ssl-vicreg", "breastmnist", "linear", epochs=1, max_train_images=32,
                                      pretrain=cfg), progress=False)
     assert 0 <= run["test"]["auc"] <= 1
-    assert "ssl-vicreg" in profiles.KNOBS["arms"]("arms", ["ssl-vicreg"])
+    assert "ssl-vicreg" in profiles.KNOBS["arms"].check("arms", ["ssl-vicreg"])
 
 
 def test_vicregs_standard_recipe_is_byols_two_views():

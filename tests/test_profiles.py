@@ -50,7 +50,7 @@ def test_each_seed_adapts_one_shared_or_its_own_pre_training(per_seed):
 
 
 def test_every_knob_has_its_help_once_and_each_chapters_parameters_cell_is_written_from_it():
-    """A knob's help is written once (profiles.HELP); a chapter's parameters cell is exactly the cell
+    """A knob's help is written once (profiles.KNOBS); a chapter's parameters cell is exactly the cell
     ``parameters_cell`` writes for the knobs it lists, so no chapter tells a knob's meaning its own way."""
     import json
     import re
@@ -58,7 +58,7 @@ def test_every_knob_has_its_help_once_and_each_chapters_parameters_cell_is_writt
 
     from medlib import profiles
 
-    assert set(profiles.HELP) == set(profiles.KNOBS)
+    assert all(knob.help and callable(knob.check) for knob in profiles.KNOBS.values())
     for template in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         cell = next(c for c in json.loads(template.read_text())["cells"]
                     if "parameters" in c["metadata"].get("tags", []))
@@ -71,4 +71,4 @@ def test_no_knob_help_holds_an_equals_sign():
     """papermill reads a parameters line with two "=" as no parameter (a warning on every run)."""
     from medlib import profiles
 
-    assert not [name for name, text in profiles.HELP.items() if "=" in text]
+    assert not [name for name, knob in profiles.KNOBS.items() if "=" in knob.help]

@@ -1,12 +1,12 @@
 """TL and SSL side by side: the TL and SimCLR encoders of the same source pool, their features concatenated.
 
 The seed paper asks how to bridge transfer and self-supervised learning (Zhao et al., arXiv:2407.05592), and its
-authors' companion work fuses TL and SSL features in an ensemble (ETSEF, Zhao et al., arXiv:2407.06566). This arm is the plainest
-such fusion: the two stored encoders, unchanged, run side by side and their features (512 + 512 for a ResNet-18)
-are concatenated into one encoder that is adapted like any arm: the linear probe reads both feature sets, and
-fine-tuning trains both encoders. It pre-trains nothing of its own; its encoder went through both pre-trainings,
-which the speed chapter's compute table counts. Grad-CAM of a fused encoder averages the maps of the same block in
-both parts (:func:`medlib.models.blocks`).
+authors' companion work fuses TL and SSL features in an ensemble (ETSEF, Zhao et al., arXiv:2407.06566). This arm
+is the plainest such fusion: the two stored encoders, unchanged, run side by side and their features (512 + 512
+for a ResNet-18) are concatenated into one encoder that is adapted like any arm: the linear probe reads both
+feature sets, and fine-tuning trains both encoders. It pre-trains nothing of its own; its encoder went through both
+pre-trainings, which the speed chapter's compute table counts. Grad-CAM of a fused encoder averages the maps of the
+same block in both parts (:func:`medlib.models.blocks`).
 """
 
 from __future__ import annotations
