@@ -301,7 +301,9 @@ def finding(df: pd.DataFrame, metric: str = "auc") -> str:
         if len(part) > 1:
             text += f" and {arm_label(worst)} worst ({change(part.loc[worst])})"
         sentences.append(text + ".")
-    return " ".join(sentences) + " No test is made: read a difference against the range over seeds."
+    return " ".join(sentences) + (" No test is made: read a difference against the range over seeds."
+                                  if (at["size"] > 1).all() else " No test is made, and one seed gives no spread to "
+                                  "read a difference against.")
 
 
 def plot_examples(images: torch.Tensor, families=tuple(FAMILIES), severities=SEVERITIES, seed: int = 0):

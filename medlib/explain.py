@@ -211,9 +211,9 @@ def finding(scores: dict) -> str:
                  "is better separated), for one seed and with no test:"]
     for protocol in dict.fromkeys(p for _, p in table.index):
         part = table.xs(protocol, level=1).sort_values(ascending=False, kind="stable")
-        text = (f"{PROTOCOL_LABELS.get(protocol, protocol)}, highest for {arm_label(part.index[0])} "
-                f"({part.iloc[0]:.2f})")
-        sentences.append(text + (f" and lowest for {arm_label(part.index[-1])} ({part.iloc[-1]:.2f})"
+        text = (f"{PROTOCOL_LABELS.get(protocol, protocol)}, highest for {arm_label(part.index[0])} at "
+                f"{part.iloc[0]:.2f}")
+        sentences.append(text + (f" and lowest for {arm_label(part.index[-1])} at {part.iloc[-1]:.2f}"
                                  if len(part) > 1 else ""))
     return sentences[0] + " " + "; ".join(sentences[1:]) + ". The maps describe the features; the accuracy " \
         "chapters decide which arm is better."

@@ -290,11 +290,11 @@ def pretraining_finding(results: Mapping[str, Mapping[str, dict]]) -> str:
         epochs = sorted({len(by_arm[a]["history"]) for a in arms})
         after = listing(str(e) for e in epochs) + (" epoch" if epochs == [1] else " epochs")
         text = (f"On the source pool of {target}, after {after}, {arm_label(knn.idxmax())} has the highest kNN "
-                f"accuracy on held-out source images ({knn.max():.3f})")
+                f"accuracy on held-out source images, {knn.max():.3f}")
         if len(arms) > 1:
-            text += f" and {arm_label(knn.idxmin())} the lowest ({knn.min():.3f})"
-        sentences.append(text + " (one pre-training each and no test, on the source task, which favours TL by "
-                         "construction).")
+            text += f", and {arm_label(knn.idxmin())} the lowest, {knn.min():.3f}"
+        sentences.append(text + "; one pre-training each and no test, on the source task, which favours TL by "
+                         "construction.")
         trend = {a: by_arm[a]["history"][-1]["loss"] - by_arm[a]["history"][0]["loss"] for a in arms
                  if len(by_arm[a]["history"]) > 1}
         if trend:

@@ -66,12 +66,13 @@ def finding(cost: pd.DataFrame) -> str:
     fast, slow = mean["images_per_s"].idxmax(), mean["images_per_s"].idxmin()
     pools = cost["target"].nunique()
     where = listing(dict.fromkeys(f"{d} ({p})" for d, p in zip(cost["device"], cost["precision"])))
-    text = (f"Pre-training on {where} ran fastest for {arm_label(fast)} ({mean.loc[fast, 'images_per_s']:,.0f} "
-            f"images/s)")
+    text = (f"Pre-training on {where} ran fastest for {arm_label(fast)} at {mean.loc[fast, 'images_per_s']:,.0f} "
+            "images/s")
     if slow != fast:
-        text += (f" and slowest for {arm_label(slow)} ({mean.loc[slow, 'images_per_s']:,.0f} images/s, "
-                 f"{mean.loc[fast, 'images_per_s'] / mean.loc[slow, 'images_per_s']:.1f}x slower)")
-    text += f", mean over {pools} source pool{'' if pools == 1 else 's'} and one timed run each."
+        text += (f" and slowest for {arm_label(slow)} at {mean.loc[slow, 'images_per_s']:,.0f} images/s "
+                 f"({mean.loc[fast, 'images_per_s'] / mean.loc[slow, 'images_per_s']:.1f}x slower)")
+    text += (f", mean over {pools} source pool{'' if pools == 1 else 's'} of one timed run each (a shared machine's "
+             "timings are noisy).")
 
     views = mean["encoder_views_in_all"]
     groups = [(v, listing(arm_label(a) for a in views.index[views == v])) for v in sorted(views.unique())]

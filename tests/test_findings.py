@@ -52,12 +52,12 @@ def test_the_pretraining_finding_names_the_best_knn_at_the_last_epoch_and_each_l
         "tl": _history((3.0, 0.90), (2.0, 0.70))}}
     text = plots.pretraining_finding(results)
     assert ("On the source pool of breastmnist, after 2 epochs, SSL SimCLR has the highest kNN accuracy on held-out "
-            "source images (0.800) and SSL BYOL the lowest (0.500)") in text
+            "source images, 0.800, and SSL BYOL the lowest, 0.500;") in text
     assert "which favours TL by construction" in text
     assert "From the first to the last epoch the loss fell for TL (supervised) and SSL BYOL and rose for SSL SimCLR." \
         in text
     one = plots.pretraining_finding({"breastmnist": {"tl": _history((3.0, 0.9)), "ssl-byol": _history((1.0, 0.2))}})
-    assert "after 1 epoch, TL (supervised) has the highest" in one and "SSL BYOL the lowest (0.200)" in one
+    assert "after 1 epoch, TL (supervised) has the highest" in one and "SSL BYOL the lowest, 0.200;" in one
     assert "With one epoch the losses show no trend yet." in one
     assert plots.pretraining_finding({}).startswith("No stored pre-trainings")
 
@@ -119,7 +119,10 @@ def test_the_robustness_finding_ranks_arms_at_the_strongest_severity_with_the_ra
                            "score (mean change over 2 corruption families and 2 seeds).")
     assert ("Linear probe: SSL BYOL keeps its clean AUC best (-0.030; seeds -0.040 to -0.020) and TL (supervised) "
             "worst (-0.080; seeds -0.100 to -0.060).") in text
-    assert "No test is made" in text
+    assert text.endswith("No test is made: read a difference against the range over seeds.")
+    one = corruptions.finding(_scores().query("seed == 0"), "auc")
+    assert "SSL BYOL keeps its clean AUC best (-0.040) and TL (supervised) worst (-0.100)." in one
+    assert one.endswith("one seed gives no spread to read a difference against.")
     assert corruptions.finding(_scores().iloc[:0]).startswith("No stored corruption scores")
 
 
@@ -130,8 +133,8 @@ def test_the_explainability_finding_names_the_best_and_worst_separated_features_
     scores = {("scratch", "linear"): -0.01, ("tl", "linear"): 0.20, ("ssl-byol", "linear"): 0.05,
               ("scratch", "finetune"): 0.30, ("tl", "finetune"): math.nan, ("ssl-byol", "finetune"): 0.10}
     text = explain.finding(scores)
-    assert "Linear probe, highest for TL (supervised) (0.20) and lowest for Scratch (random init) (-0.01)" in text
-    assert "Fine-tuning, highest for Scratch (random init) (0.30) and lowest for SSL BYOL (0.10)" in text
+    assert "Linear probe, highest for TL (supervised) at 0.20 and lowest for Scratch (random init) at -0.01" in text
+    assert "Fine-tuning, highest for Scratch (random init) at 0.30 and lowest for SSL BYOL at 0.10." in text
     assert "for one seed and with no test" in text
     assert explain.finding({("tl", "linear"): math.nan}).startswith("No stored embeddings")
 
@@ -146,8 +149,8 @@ def test_the_speed_finding_names_the_fastest_and_slowest_pretraining_and_the_vie
                               device="cpu", precision="float32")
                          for i, t in enumerate(("breastmnist", "retinamnist")) for a in throughput])
     text = speed.finding(cost)
-    assert ("Pre-training on cpu (float32) ran fastest for TL (supervised) (110 images/s) and slowest for SSL BYOL "
-            "(25 images/s, 4.4x slower), mean over 2 source pools") in text
+    assert ("Pre-training on cpu (float32) ran fastest for TL (supervised) at 110 images/s and slowest for SSL BYOL "
+            "at 25 images/s (4.4x slower), mean over 2 source pools") in text
     assert "TL (supervised) 1,000; SSL SimCLR and SSL BYOL 2.0x as many; Bridge TL→SimCLR 3.0x as many." in text
     assert speed.finding(cost.iloc[:0]).startswith("No pre-trained arm")
 
