@@ -31,7 +31,8 @@ from .compute import default_device
 from .data import load
 from .experiment import AdaptConfig, load_model, minority_class
 from .metrics import METRICS, evaluate
-from .plots import ARM_COLOURS, METRIC_LABELS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below
+from .plots import (ARM_COLOURS, METRIC_LABELS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below,
+                    listing)
 from .store import RunStore
 from .validation import ParameterError, check_choices, check_number
 
@@ -241,12 +242,17 @@ def drops(df: pd.DataFrame, metrics=("auc", "acc")) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def seed_drops(df: pd.DataFrame, metric: str = "acc") -> pd.Series:
+    """Each model's mean drop of ``metric`` over the corruption families, per arm x protocol x severity x seed."""
+    d = drops(df, (metric,))
+    return d.groupby(["arm", "protocol", "severity", "seed"], sort=False)[f"{metric}_drop"].mean()
+
+
 def drop_summary(df: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     """Mean drop over families and seeds per arm x protocol x severity (one column per severity)."""
     if metric not in METRICS:
         raise ParameterError(f"metric={metric!r} is not allowed; choose one of: {', '.join(METRICS)}")
-    d = drops(df, (metric,))
-    per_seed = d.groupby(["arm", "protocol", "severity", "seed"], sort=False)[f"{metric}_drop"].mean()
+    per_seed = seed_drops(df, metric)
     table = per_seed.groupby(["arm", "protocol", "severity"], sort=False).mean().unstack("severity")
     table.columns = [f"severity {s}" for s in table.columns]
     return table.reset_index()
@@ -265,6 +271,39 @@ def findings(drop: pd.DataFrame, metric: str = "auc") -> str:
                      + f" {label} against the clean test split (mean over corruption families and seeds; "
                      f"least hurt first).")
     return "\n".join(lines)
+
+
+def finding(df: pd.DataFrame, metric: str = "auc") -> str:
+    """Chapter 7's finding, from :func:`robustness_grid` rows: per protocol, at the strongest severity, the arms
+    whose mean change of ``metric`` from their clean score (over families, then seeds) is the smallest and the
+    largest loss, with the range over seeds. No test."""
+    if len(df) == 0 or not (df["family"] != "clean").any():
+        return "No stored corruption scores for this chapter's models yet."
+    label = METRIC_LABELS.get(metric, metric)
+    per_seed = seed_drops(df, metric)
+    strongest = per_seed.index.get_level_values("severity").max()
+    at = per_seed.xs(strongest, level="severity").groupby(["protocol", "arm"], sort=False)
+    at = at.agg(["mean", "min", "max", "size"])
+    families = df.loc[df["family"] != "clean", "family"].nunique()
+
+    def change(r):
+        return f"{r['mean']:+.3f}" + (f"; seeds {r['min']:+.3f} to {r['max']:+.3f}" if r["size"] > 1 else "")
+
+    seeds = listing(str(n) for n in sorted(at["size"].unique()))
+    sentences = [f"At severity {strongest}, the strongest evaluated, each model's test {label} is compared with its "
+                 f"clean score (mean change over {families} corruption families and {seeds} "
+                 f"seed{'' if seeds == '1' else 's'})."]
+    for protocol, part in at.groupby(level="protocol", sort=False):
+        part = part.droplevel("protocol").sort_values("mean", ascending=False, kind="stable")
+        best, worst = part.index[0], part.index[-1]
+        text = f"{PROTOCOL_LABELS.get(protocol, protocol)}: {arm_label(best)} keeps its clean {label} best " \
+               f"({change(part.loc[best])})"
+        if len(part) > 1:
+            text += f" and {arm_label(worst)} worst ({change(part.loc[worst])})"
+        sentences.append(text + ".")
+    return " ".join(sentences) + (" No test is made: read a difference against the range over seeds."
+                                  if (at["size"] > 1).all() else " No test is made, and one seed gives no spread to "
+                                  "read a difference against.")
 
 
 def plot_examples(images: torch.Tensor, families=tuple(FAMILIES), severities=SEVERITIES, seed: int = 0):
@@ -293,11 +332,10 @@ def plot_drop(df: pd.DataFrame, metrics=("auc", "acc")):
     """Mean change (over families) of each metric (rows) per arm against severity, one column per protocol;
     the band is the spread over seeds (min to max)."""
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    d = drops(df, metrics)
-    protocols = list(dict.fromkeys(d["protocol"]))
+    protocols = list(dict.fromkeys(df.loc[df["family"] != "clean", "protocol"]))
     fig, axes = figure(len(metrics), len(protocols), 3.8, 2.6, sharex=True)
     for r, metric in enumerate(metrics):
-        per_seed = d.groupby(["arm", "protocol", "severity", "seed"], sort=False)[f"{metric}_drop"].mean().reset_index()
+        per_seed = seed_drops(df, metric).reset_index()
         for c, protocol in enumerate(protocols):
             ax = axes[r, c]
             part = per_seed[per_seed["protocol"] == protocol]

@@ -22,7 +22,7 @@ import pandas as pd
 from . import scenarios, stats
 from .experiment import run_grid, test_predictions
 from .metrics import METRICS
-from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, mean_std
+from .plots import ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, listing, mean_std
 from .plan import study_configs
 from .validation import check_choice, check_number
 
@@ -204,12 +204,21 @@ def wins(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _arm_list(counts: pd.Series) -> str:
-    parts = [f"{arm_label(a)} {n}" for a, n in counts.items()]
-    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "none"
+    return listing(f"{arm_label(a)} {n}" for a, n in counts.items())
 
 
 def _called(column: pd.Series) -> pd.Series:
     return column.map(lambda v: v is True)
+
+
+def _in_each(counts: pd.Series) -> str:
+    """Arm counts as "SSL BYOL in 3 and TL (supervised) in 1"."""
+    return listing(f"{arm_label(a)} in {n}" for a, n in counts.items())
+
+
+def _ahead_of_scratch(table: pd.DataFrame, alpha: float = stats.ALPHA) -> pd.DataFrame:
+    """The conditions whose leader is a pre-trained arm called ahead of scratch (corrected p < ``alpha``)."""
+    return table[(table["winner"] != "scratch") & (table["p_scratch_adjusted"] < alpha)]
 
 
 def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None, metric: str = "auc",
@@ -236,7 +245,7 @@ def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
         sure = part[_called(part["beyond_noise"])]
         lines.append(f"- **{PROTOCOL_LABELS.get(protocol, protocol)}.** Leader called in {len(sure)} of {len(part)} "
                      "conditions" + (f": {_arm_list(sure['winner'].value_counts())}." if len(sure) else "."))
-    beats = table[(table["winner"] != "scratch") & (table["p_scratch_adjusted"] < alpha)]
+    beats = _ahead_of_scratch(table, alpha)
     lines.append(f"- **Pre-training or not.** A pre-trained arm is called ahead of scratch in {len(beats)} of {n} "
                  f"conditions; scratch has the highest mean in {int((table['winner'] == 'scratch').sum())}.")
     for scenario, part in table[table["scenario"] != scenarios.ALL_LABELS].groupby("scenario", sort=False):
@@ -342,20 +351,15 @@ def answer_table(runs: pd.DataFrame, metric: str = "auc", resamples: int = stats
     return out[pd.MultiIndex.from_frame(ci[["target", "protocol"]].drop_duplicates())]
 
 
-def answer(table: pd.DataFrame, comparisons: pd.DataFrame, profile: str, metric: str = "auc") -> str:
-    """Three sentences that answer the book's question from corrected results only: how many leads the evidence
-    calls, what TL against each self-supervised arm comes to, and how much weight the execution can bear."""
-    def each(counts: pd.Series) -> str:
-        parts = [f"{arm_label(a)} in {n}" for a, n in counts.items()]
-        return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
-
+def _answer(table: pd.DataFrame, comparisons: pd.DataFrame, profile: str, metric: str,
+            conditions: str) -> list[str]:
+    """:func:`answer`'s three sentences, ``conditions`` naming what a condition is."""
     called = _called(table["beyond_noise"])
     leads = (f"the evidence calls the leader's margin in {int(called.sum())} of them "
-             f"({each(table.loc[called, 'winner'].value_counts())})" if called.any()
+             f"({_in_each(table.loc[called, 'winner'].value_counts())})" if called.any()
              else "the evidence calls the leader's margin in none of them")
-    first = (f"Over {len(table)} conditions (target x protocol, all labels), the highest mean test "
-             f"{METRIC_LABELS.get(metric, metric)} came from {each(table['winner'].value_counts())}; after a Holm "
-             f"correction {leads}.")
+    first = (f"Over {len(table)} conditions ({conditions}), the highest mean test {METRIC_LABELS.get(metric, metric)} "
+             f"came from {_in_each(table['winner'].value_counts())}; after a Holm correction {leads}.")
     parts = []
     for other, part in comparisons.groupby("other", sort=False) if len(comparisons) else []:
         sure = _called(part["beyond_noise"])
@@ -367,7 +371,26 @@ def answer(table: pd.DataFrame, comparisons: pd.DataFrame, profile: str, metric:
     third = (f"This is the {profile} execution" + (
         ", with one pre-training per arm, so its intervals leave out pre-training variance and a call may not "
         "survive another pre-training." if single else ", with one pre-training per seed in every interval."))
-    return " ".join([first, second, third])
+    return [first, second, third]
+
+
+def answer(table: pd.DataFrame, comparisons: pd.DataFrame, profile: str, metric: str = "auc") -> str:
+    """Three sentences that answer the book's question from corrected results only: how many leads the evidence
+    calls, what TL against each self-supervised arm comes to, and how much weight the execution can bear."""
+    return " ".join(_answer(table, comparisons, profile, metric, "target x protocol, all labels"))
+
+
+def summary_finding(table: pd.DataFrame, comparisons: pd.DataFrame, profile: str, metric: str = "auc",
+                    alpha: float = stats.ALPHA) -> str:
+    """Chapter 10's finding: :func:`answer` over every condition of the study (target x scenario x protocol),
+    with how many conditions a pre-trained arm is called ahead of scratch in."""
+    if len(table) == 0:
+        return "No stored results: run the study chapters first."
+    first, second, third = _answer(table, comparisons, profile, metric, "target x scenario x protocol")
+    beats = _ahead_of_scratch(table, alpha)
+    scratch = (f"A pre-trained arm is called ahead of scratch in {len(beats)} of {len(table)} conditions"
+               + (f": {_in_each(beats['winner'].value_counts())}." if len(beats) else "."))
+    return " ".join([first, scratch, second, third])
 
 
 # ------------------------------------------------------------------------------------------ figures

@@ -30,7 +30,8 @@ from .compute import default_device
 from .data import load, source_pool
 from .experiment import summarize
 from .models import backbone
-from .plots import ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below
+from .plots import (ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below,
+                    listing)
 from .pretrain import PRETRAINED_ARMS, features
 from .study import pretrain_config
 
@@ -176,25 +177,40 @@ def correlation(merged: pd.DataFrame, distances=("frechet", "mmd2")) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+DISTANCE_NAMES = {"frechet": "Fréchet distance", "mmd2": "MMD²"}
+
+
+def by_distance(merged: pd.DataFrame, distance: str = "frechet") -> pd.DataFrame:
+    """One row per pool of ``merged`` (:func:`gains` with the distances), nearest to the target first."""
+    return merged.drop_duplicates("pool").sort_values(distance, kind="stable")
+
+
+def best_pools(merged: pd.DataFrame) -> pd.DataFrame:
+    """Per protocol and arm (book order), the row of the pool with the highest gain over scratch."""
+    rows = []
+    for _, part in merged.groupby("protocol", sort=False):
+        for arm in in_arm_order(part["arm"]):
+            rows.append(part.loc[part.loc[part["arm"] == arm, "gain"].idxmax()])
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
 def findings(merged: pd.DataFrame, correlation_table: pd.DataFrame, distance: str = "frechet",
              metric: str = "auc") -> str:
     """The chapter's result in words, generated from :func:`gains` (merged with the distances) and
     :func:`correlation`: the pools from nearest to farthest, each arm's best pool and its gain over scratch per
     protocol, and the rank correlation of distance and gain."""
-    name = {"frechet": "Fréchet distance", "mmd2": "MMD²"}.get(distance, distance)
+    name = DISTANCE_NAMES.get(distance, distance)
     label = METRIC_LABELS.get(metric, metric)
-    pools = merged.drop_duplicates("pool").sort_values(distance)
+    pools = by_distance(merged, distance)
     lines = [f"- **Pools from nearest to farthest** ({name} to the target): "
              + ", ".join(f"{p} ({d:.2f})" for p, d in zip(pools["pool"], pools[distance])) + "."]
     rho = correlation_table.set_index(["arm", "protocol"])[f"rho_{distance}"]
-    for protocol, part in merged.groupby("protocol", sort=False):
+    for protocol, part in best_pools(merged).groupby("protocol", sort=False):
         bits = []
-        for arm in in_arm_order(part["arm"]):
-            rows = part[part["arm"] == arm]
-            best = rows.loc[rows["gain"].idxmax()]
-            r = rho.get((arm, protocol), float("nan"))
+        for _, best in part.iterrows():
+            r = rho.get((best["arm"], protocol), float("nan"))
             verb = "gains most" if best["gain"] > 0 else "loses least"
-            bits.append(f"{arm_label(arm)} {verb} with {best['pool']} ({best['gain']:+.3f} {label} over "
+            bits.append(f"{arm_label(best['arm'])} {verb} with {best['pool']} ({best['gain']:+.3f} {label} over "
                         f"scratch, seed s.d. {best['gain_std']:.3f})"
                         + ("" if np.isnan(r) else f", Spearman ρ(distance, gain) = {r:+.1f}"))
         lines.append(f"- **{PROTOCOL_LABELS.get(protocol, protocol)}:** " + "; ".join(bits) + ".")
@@ -203,6 +219,33 @@ def findings(merged: pd.DataFrame, correlation_table: pd.DataFrame, distance: st
                  + (" (±1 or ±0.5)" if n == 3 else "")
                  + ": read its sign as a direction (negative: nearer pools help more), not as evidence.")
     return "\n".join(lines)
+
+
+def finding(merged: pd.DataFrame, distance: str = "frechet", metric: str = "auc") -> str:
+    """Chapter 6's finding, from :func:`gains` merged with the distances: the nearest and farthest pool, and per
+    protocol the largest mean gain over scratch (arm, pool, seed s.d.) and for how many arms the nearest pool gave
+    the largest gain. Means over seeds, no test."""
+    if len(merged) == 0:
+        return "No stored gains: no pre-trained arm ran on this chapter's pools."
+    label, name = METRIC_LABELS.get(metric, metric), DISTANCE_NAMES.get(distance, distance)
+    pools = by_distance(merged, distance)
+    near, far = pools.iloc[0], pools.iloc[-1]
+    target = f" to {merged['target'].iloc[0]}" if "target" in merged else ""
+    text = [f"Of {len(pools)} source pools, {near['pool']} is nearest{target} ({name} {near[distance]:.2f})"
+            + (f" and {far['pool']} farthest ({far[distance]:.2f})." if len(pools) > 1 else ".")]
+    for protocol, best in best_pools(merged).groupby("protocol", sort=False):
+        top = best.loc[best["gain"].idxmax()]
+        spread = "one seed" if np.isnan(top["gain_std"]) else f"seed s.d. {top['gain_std']:.3f}"
+        what = (f"the largest mean {label} gain over scratch is {arm_label(top['arm'])}'s" if top["gain"] > 0 else
+                f"no pre-trained arm beats scratch's mean {label}; the smallest loss is {arm_label(top['arm'])}'s")
+        text.append(f"{PROTOCOL_LABELS.get(protocol, protocol)}: {what} after pre-training on {top['pool']} "
+                    f"({top['gain']:+.3f}, {spread})"
+                    + (f", and the nearest pool gave {int((best['pool'] == near['pool']).sum())} of {len(best)} "
+                       "pre-trained arms their best result." if len(pools) > 1 else "."))
+    seeds = listing(str(int(n)) for n in sorted(merged["seeds"].unique()))
+    text.append(f"These are means over {seeds} seed{'' if seeds == '1' else 's'} with no test: with {len(pools)} "
+                "pools they describe a direction, they do not decide one.")
+    return " ".join(text)
 
 
 def plot_distance_vs_gain(merged: pd.DataFrame, distance: str = "frechet", metric: str = "auc"):
@@ -215,7 +258,7 @@ def plot_distance_vs_gain(merged: pd.DataFrame, distance: str = "frechet", metri
                              sharey=True)
     plt.close(fig)  # shown once, as the cell's value
     arms = list(dict.fromkeys(merged["arm"]))
-    pools = merged.drop_duplicates("pool").sort_values(distance)
+    pools = by_distance(merged, distance)
     for ax, protocol in zip(axes[0], protocols):
         part = merged[merged["protocol"] == protocol].sort_values(distance)
         for arm in [a for a in ARMS if a in arms]:

@@ -201,6 +201,24 @@ def separability_table(scores: dict) -> pd.DataFrame:
         index=list(dict.fromkeys(table["arm"])), columns=list(dict.fromkeys(table["protocol"])))
 
 
+def finding(scores: dict) -> str:
+    """Chapter 8's finding, from the silhouettes of :func:`embedding_panel` (``{(arm, protocol): silhouette}``):
+    per protocol, the arms whose test features separate the classes best and worst. One seed, no test."""
+    table = pd.Series(scores, dtype=float).dropna()
+    if table.empty:
+        return "No stored embeddings with two or more classes for this chapter's models yet."
+    sentences = ["The silhouette of the classes in each encoder's test features (cosine distance, -1 to 1, higher "
+                 "is better separated), for one seed and with no test:"]
+    for protocol in dict.fromkeys(p for _, p in table.index):
+        part = table.xs(protocol, level=1).sort_values(ascending=False, kind="stable")
+        text = (f"{PROTOCOL_LABELS.get(protocol, protocol)}, highest for {arm_label(part.index[0])} at "
+                f"{part.iloc[0]:.2f}")
+        sentences.append(text + (f" and lowest for {arm_label(part.index[-1])} at {part.iloc[-1]:.2f}"
+                                 if len(part) > 1 else ""))
+    return sentences[0] + " " + "; ".join(sentences[1:]) + ". The maps describe the features; the accuracy " \
+        "chapters decide which arm is better."
+
+
 def _skipped(cfg: AdaptConfig) -> bool:
     return cfg.arm == "imagenet" and imagenet_weights_problem(cfg.backbone) is not None
 

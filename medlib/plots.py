@@ -63,6 +63,12 @@ def _wrap(text, width: int = 14, lines: int = 2) -> str:
     return "\n".join(parts[:lines]) + ("…" if len(parts) > lines else "")
 
 
+def listing(parts, empty: str = "none") -> str:
+    """Words joined as prose: "a", "a and b", "a, b and c" (``empty`` for none)."""
+    parts = list(parts)
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else empty
+
+
 def in_arm_order(arms) -> list[str]:
     """The distinct ``arms`` in the book's order, unknown names last."""
     arms = list(dict.fromkeys(arms))
@@ -160,6 +166,29 @@ def pool_table(pools: Mapping[str, ImageSet], max_images: int | None = None) -> 
     return pd.DataFrame(rows).set_index("target")
 
 
+def data_finding(datasets: pd.DataFrame, counts: Mapping[str, pd.DataFrame],
+                 pools: pd.DataFrame | None = None) -> str:
+    """Chapter 1's finding: each target's split sizes and its smallest train class with its share, and how many
+    pool images pre-training uses. From :func:`dataset_table`, :func:`class_counts` per target and
+    :func:`pool_table`."""
+    if len(datasets) == 0:
+        return "No target datasets in this chapter's parameters."
+    sentences = []
+    for flag, row in datasets.iterrows():
+        train = counts[flag]["train"]
+        name, n = str(train.idxmin()).split(": ", 1)[-1], int(train.min())
+        even = "" if "multi-label" in row["task"] else f", against {1 / row['classes']:.0%} for even classes"
+        sentences.append(f"The target {flag} ({row['task']}, {row['classes']} classes) has {row['train']:,} train, "
+                         f"{row['val']:,} validation and {row['test']:,} test images; its smallest class, {name}, "
+                         f"holds {n:,} of the train images ({n / row['train']:.0%}{even}).")
+    text = " ".join(sentences)
+    if pools is not None and len(pools):
+        text += " Pre-training uses " + listing(
+            f"{r['images for pre-training']:,} of the {r['images']:,} images of {t}'s source pool ({r['source pool']})"
+            for t, r in pools.iterrows()) + "."
+    return text
+
+
 def profile_note(profile: str) -> str:
     """A Markdown line that says how much weight the chapter's numbers can bear under ``profile``."""
     notes = {
@@ -252,6 +281,39 @@ def pretraining_table(results: Mapping[str, dict]) -> pd.DataFrame:
                      "final loss": round(last["loss"], 3), "final kNN acc.": round(last["knn_acc"], 3),
                      "device": r.get("device", "")})
     return pd.DataFrame(rows).set_index("arm")
+
+
+def pretraining_finding(results: Mapping[str, Mapping[str, dict]]) -> str:
+    """Chapter 2's finding, per source pool (``{target: {arm: result}}`` of :func:`medlib.experiment.pretrained`):
+    the arms with the highest and lowest kNN accuracy on held-out source images at the last epoch, and whether
+    each arm's loss fell or rose from its first to its last epoch. One pre-training per arm, no test."""
+    sentences = []
+    for target, by_arm in results.items():
+        arms = in_arm_order(by_arm)
+        if not arms:
+            continue
+        last = {a: by_arm[a]["history"][-1] for a in arms}
+        knn = pd.Series({a: last[a]["knn_acc"] for a in arms})
+        epochs = sorted({len(by_arm[a]["history"]) for a in arms})
+        after = listing(str(e) for e in epochs) + (" epoch" if epochs == [1] else " epochs")
+        text = (f"On the source pool of {target}, after {after}, {arm_label(knn.idxmax())} has the highest kNN "
+                f"accuracy on held-out source images, {knn.max():.3f}")
+        if len(arms) > 1:
+            text += f", and {arm_label(knn.idxmin())} the lowest, {knn.min():.3f}"
+        sentences.append(text + "; one pre-training each and no test, on the source task, which favours TL by "
+                         "construction.")
+        trend = {a: by_arm[a]["history"][-1]["loss"] - by_arm[a]["history"][0]["loss"] for a in arms
+                 if len(by_arm[a]["history"]) > 1}
+        if trend:
+            fell = [arm_label(a) for a, d in trend.items() if d < 0]
+            rose = [arm_label(a) for a, d in trend.items() if d > 0]
+            flat = [arm_label(a) for a, d in trend.items() if d == 0]
+            bits = [f"fell for {listing(fell)}" if fell else "", f"rose for {listing(rose)}" if rose else "",
+                    f"did not change for {listing(flat)}" if flat else ""]
+            sentences.append(f"From the first to the last epoch the loss {listing(b for b in bits if b)}.")
+        else:
+            sentences.append("With one epoch the losses show no trend yet.")
+    return " ".join(sentences) or "No stored pre-trainings: the arms in `arms` include no pre-trained arm."
 
 
 # ------------------------------------------------------------------------------------------- results
