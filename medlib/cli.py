@@ -15,33 +15,38 @@ from .scenarios import SCENARIOS
 from .validation import ParameterError
 
 
-def _pretrain_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sources", nargs="+", help="source pool flags (default: the offline flags less the target)")
-    p.add_argument("--size", type=int, help="28, 64, 128 or 224")
-    p.add_argument("--backbone", help="resnet18 or resnet50")
-    p.add_argument("--stem", help="imagenet (7x7/2 + max-pool) or cifar (3x3/1)")
-    p.add_argument("--pretrain-epochs", type=int)
-    p.add_argument("--pretrain-batch-size", type=int)
-    p.add_argument("--pretrain-max-images", type=int, help="seeded subset of the source pool")
-    p.add_argument("--profile", help="smoke, quick, gpu or full (default MEDLIB_PROFILE or smoke): the value of "
-                   "every option not given")
+PRETRAIN_KNOBS = {"sources": dict(nargs="+"), "size": dict(type=int), "backbone": {}, "stem": {},
+                  "pretrain_epochs": dict(type=int), "pretrain_batch_size": dict(type=int),
+                  "pretrain_max_images": dict(type=int)}  # knob -> its option's type; its help is the knob's
+
+
+def _knob_options(p: argparse.ArgumentParser, knobs: dict) -> None:
+    """An option per knob (``--pretrain-epochs`` for ``pretrain_epochs``), its help the knob's
+    (:data:`medlib.profiles.KNOBS`), and ``--profile`` for every option not given."""
+    for name, kwargs in knobs.items():
+        p.add_argument(f"--{name.replace('_', '-')}", help=f"{{knob[{name}]}}", **kwargs)
+    p.add_argument("--profile", help="{knob[profile]} (default MEDLIB_PROFILE or smoke): the value of every option "
+                   "not given")
 
 
 class _Help(argparse.HelpFormatter):
-    """Fills ``{arms}``, ``{pretrained}`` and ``{benchmarked}`` in an option's help from :mod:`medlib.methods`, only
-    when help is shown (the registry imports torch and lightly, seconds that other commands need not wait)."""
+    """Fills ``{arms}``, ``{pretrained}`` and ``{benchmarked}`` in an option's help from :mod:`medlib.methods`, and
+    ``{knob[name]}`` with a knob's help (:data:`medlib.profiles.KNOBS`), only when help is shown (they import
+    torch and lightly, seconds that other commands need not wait)."""
 
     def _get_help_string(self, action):
         text = super()._get_help_string(action)
         if "{" not in text:
             return text
         from . import methods
+        from .profiles import KNOBS
 
         def either(names):
             return f"{', '.join(names[:-1])} or {names[-1]}"
 
         return text.format(arms=either(methods.ARMS), pretrained=either(methods.PRETRAINED_ARMS),
-                           benchmarked=either(list(methods.BENCHMARKED)))
+                           benchmarked=either(list(methods.BENCHMARKED)),
+                           knob={name: knob.help for name, knob in KNOBS.items()})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="pre-train one arm on a source pool (stored; resumes if interrupted)")
     p.add_argument("--arm", required=True, help="{pretrained}")
     p.add_argument("--target", required=True, help="the target whose val/test images the pool must exclude")
-    _pretrain_options(p)
+    _knob_options(p, PRETRAIN_KNOBS)
 
     p = sub.add_parser("finetune", help="adapt an arm to a target over seeds and print test metrics")
     p.add_argument("--arm", required=True, help="{arms}")
@@ -77,8 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                        help=scenario.cli)
     p.add_argument("--minority", type=int, help="the class that --imbalance-ratio cuts and minority recall scores "
                    "(default: the rarest); without --imbalance-ratio it only chooses the class minority recall scores")
-    p.add_argument("--max-train-images", type=int)
-    _pretrain_options(p)
+    _knob_options(p, PRETRAIN_KNOBS | {"max_train_images": dict(type=int)})
 
     p = sub.add_parser("runs", help="list what the run store (MEDLIB_RUNS, default runs/) holds")
     p.add_argument("--kind", choices=["pretrain", "adapt"])
@@ -135,13 +139,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _knobs(args) -> dict:
-    knobs = {"profile": args.profile, "size": args.size, "backbone": args.backbone, "stem": args.stem,
-             "sources": args.sources, "pretrain_epochs": args.pretrain_epochs,
-             "pretrain_batch_size": args.pretrain_batch_size, "pretrain_max_images": args.pretrain_max_images,
-             "target": args.target}
-    if getattr(args, "max_train_images", None) is not None:
-        knobs["max_train_images"] = args.max_train_images
-    return knobs
+    """The knobs the command line gave (options of :func:`_knob_options`, and ``--target``)."""
+    names = ["profile", "target", *PRETRAIN_KNOBS, "max_train_images"]
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def _literal_or_text(value: str):

@@ -289,7 +289,7 @@ def pretraining_finding(results: Mapping[str, Mapping[str, dict]]) -> str:
     each arm's loss fell or rose from its first to its last epoch. One pre-training per arm, no test."""
     sentences = []
     for target, by_arm in results.items():
-        arms = in_arm_order(by_arm)
+        arms = trained(by_arm)
         if not arms:
             continue
         last = {a: by_arm[a]["history"][-1] for a in arms}

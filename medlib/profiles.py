@@ -112,7 +112,7 @@ KNOBS = {
                    "the dataset the one-target grids adapt to (scarcity, imbalance, label noise, ...)"),
     "targets": Knob(partial(check_choices, allowed=FLAGS), "datasets the head-to-head grid adapts to"),
     "sources": Knob(partial(_optional, partial(check_choices, allowed=FLAGS)),
-                    'one fixed source pool for every target instead, e.g. ["pneumoniamnist"]'),
+                    "one source pool for every target (None: each target's pool of the other source flags)"),
     "source_flags": Knob(partial(check_choices, allowed=FLAGS),
                          "datasets a source pool may draw from (each target's pool leaves the target out)"),
     "source_pools": Knob(_flag_lists, 'source pools to compare, e.g. [["pneumoniamnist"], ["retinamnist"]]'),

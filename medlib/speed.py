@@ -53,29 +53,31 @@ def pretraining_cost(P: types.SimpleNamespace, targets=None) -> pd.DataFrame:
 
 def finding(cost: pd.DataFrame) -> str:
     """Chapter 9's finding, from :func:`pretraining_cost`: the arms with the highest and lowest pre-training
-    throughput, and the views each encoder passed in all (counting the pre-trainings it starts from) against the
-    fewest; means over the source pools. One timed run each, no test."""
+    throughput (of those with steps of their own), and the views each encoder passed in all (counting the
+    pre-trainings it starts from) against the fewest; means over the source pools. One timed run each, no test."""
     if len(cost) == 0:
         return "No pre-trained arm in this chapter's grid, so there is no pre-training cost to report."
     mean = cost.groupby("arm", sort=False)[["images_per_s", "encoder_views_in_all"]].mean()
     mean = mean.loc[in_arm_order(mean.index)]
-    fast, slow = mean["images_per_s"].idxmax(), mean["images_per_s"].idxmin()
+    rate = mean.loc[in_arm_order(cost.loc[cost["epochs"] > 0, "arm"]), "images_per_s"]  # arms with steps of their own
     pools = cost["target"].nunique()
     where = listing(dict.fromkeys(f"{d} ({p})" for d, p in zip(cost["device"], cost["precision"])))
-    text = (f"Pre-training on {where} ran fastest for {arm_label(fast)} at {mean.loc[fast, 'images_per_s']:,.0f} "
-            "images/s")
-    if slow != fast:
-        text += (f" and slowest for {arm_label(slow)} at {mean.loc[slow, 'images_per_s']:,.0f} images/s "
-                 f"({mean.loc[fast, 'images_per_s'] / mean.loc[slow, 'images_per_s']:.1f}x slower)")
-    text += (f", mean over {pools} source pool{'' if pools == 1 else 's'} of one timed run each (a shared machine's "
-             "timings are noisy).")
+    text = ""
+    if len(rate):
+        fast, slow = rate.idxmax(), rate.idxmin()
+        text = f"Pre-training on {where} ran fastest for {arm_label(fast)} at {rate[fast]:,.0f} images/s"
+        if slow != fast:
+            text += (f" and slowest for {arm_label(slow)} at {rate[slow]:,.0f} images/s "
+                     f"({rate[fast] / rate[slow]:.1f}x slower)")
+        text += (f", mean over {pools} source pool{'' if pools == 1 else 's'} of one timed run each (a shared "
+                 "machine's timings are noisy).")
 
     views = mean["encoder_views_in_all"]
     groups = [(v, listing(arm_label(a) for a in views.index[views == v])) for v in sorted(views.unique())]
     (fewest, names), rest = groups[0], groups[1:]
-    text += (" Views through the encoder in all (images x epochs x views per image, with the pre-training it starts "
-             f"from): {names} {fewest:,.0f}" + "".join(f"; {n} {v / fewest:.1f}x as many" for v, n in rest))
-    return text + "."
+    text += (" Views through the encoder in all (images x epochs x views per image, with the pre-trainings it "
+             f"starts from): {names} {fewest:,.0f}" + "".join(f"; {n} {v / fewest:.1f}x as many" for v, n in rest))
+    return text.strip() + "."
 
 
 def time_to_fraction(history: list[dict], setup_seconds: float = 0.0, fraction: float = 0.95) -> dict:

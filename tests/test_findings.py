@@ -49,7 +49,8 @@ def test_the_pretraining_finding_names_the_best_knn_at_the_last_epoch_and_each_l
     results = {"breastmnist": {  # TL leads at the first epoch, SSL SimCLR at the last
         "ssl-byol": _history((-0.5, 0.40), (-0.9, 0.50)),
         "ssl-simclr": _history((5.0, 0.30), (5.5, 0.80)),
-        "tl": _history((3.0, 0.90), (2.0, 0.70))}}
+        "tl": _history((3.0, 0.90), (2.0, 0.70)),
+        "fusion": {"history": []}}}  # trains nothing of its own: no kNN, no trend
     text = plots.pretraining_finding(results)
     assert ("On the source pool of breastmnist, after 2 epochs, SSL SimCLR has the highest kNN accuracy on held-out "
             "source images, 0.800, and SSL BYOL the lowest, 0.500;") in text
@@ -143,15 +144,17 @@ def test_the_explainability_finding_names_the_best_and_worst_separated_features_
 
 
 def test_the_speed_finding_names_the_fastest_and_slowest_pretraining_and_the_views_per_encoder():
-    throughput = {"tl": (100, 120), "ssl-simclr": (40, 60), "ssl-byol": (20, 30), "bridge-simclr": (45, 55)}
-    views = {"tl": 1000, "ssl-simclr": 2000, "ssl-byol": 2000, "bridge-simclr": 3000}
+    throughput = {"tl": (100, 120), "ssl-simclr": (40, 60), "ssl-byol": (20, 30), "bridge-simclr": (45, 55),
+                  "fusion": (0, 0)}  # fusion trains nothing: no rate of its own, never "the slowest"
+    views = {"tl": 1000, "ssl-simclr": 2000, "ssl-byol": 2000, "bridge-simclr": 3000, "fusion": 3000}
     cost = pd.DataFrame([dict(target=t, arm=a, images_per_s=throughput[a][i], encoder_views_in_all=views[a],
-                              device="cpu", precision="float32")
+                              epochs=0 if a == "fusion" else 10, device="cpu", precision="float32")
                          for i, t in enumerate(("breastmnist", "retinamnist")) for a in throughput])
     text = speed.finding(cost)
     assert ("Pre-training on cpu (float32) ran fastest for TL (supervised) at 110 images/s and slowest for SSL BYOL "
             "at 25 images/s (4.4x slower), mean over 2 source pools") in text
-    assert "TL (supervised) 1,000; SSL SimCLR and SSL BYOL 2.0x as many; Bridge TL→SimCLR 3.0x as many." in text
+    assert ("TL (supervised) 1,000; SSL SimCLR and SSL BYOL 2.0x as many; Bridge TL→SimCLR and Fusion TL+SimCLR 3.0x "
+            "as many.") in text
     assert speed.finding(cost.iloc[:0]).startswith("No pre-trained arm")
 
 
