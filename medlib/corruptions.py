@@ -31,8 +31,8 @@ from .compute import default_device
 from .data import load
 from .experiment import AdaptConfig, load_model, minority_class
 from .metrics import METRICS, evaluate
-from .plots import (ARM_COLOURS, METRIC_LABELS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below,
-                    listing)
+from .plots import ARM_COLOURS, METRIC_LABELS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below
+from .prose import listing
 from .store import RunStore
 from .validation import ParameterError, check_choices, check_number
 

@@ -30,8 +30,8 @@ from .compute import default_device
 from .data import load, source_pool
 from .experiment import summarize
 from .models import backbone
-from .plots import (ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below,
-                    listing)
+from .plots import ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below
+from .prose import listing
 from .pretrain import PRETRAINED_ARMS, features
 from .study import pretrain_config
 

@@ -1,27 +1,27 @@
-"""Figures and tables of the study book: one look per idea, the same colour for an arm in every chapter.
+"""Figures of the study book: one look per idea, the same colour and label for an arm in every chapter.
 
 Every figure function returns a matplotlib ``Figure`` (closed in pyplot, so a notebook shows it once, as the
-cell's value). Tables are pandas DataFrames of display strings. Nothing here trains or scores a model: the
-inputs are :func:`medlib.experiment.run_grid` rows, :func:`medlib.experiment.summarize` summaries, stored
-pre-training results and :class:`medlib.data.ImageSet` splits.
+cell's value). Nothing here trains or scores a model: the inputs are :func:`medlib.experiment.run_grid` rows,
+:func:`medlib.experiment.summarize` summaries, stored pre-training results, :class:`medlib.data.ImageSet`
+splits and the decision's tables (:mod:`medlib.decision`). Tables are in :mod:`medlib.tables`, sentences in
+:mod:`medlib.prose`.
 """
 
 from __future__ import annotations
 
-import math
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from . import methods
-from .data import SPLITS, ImageSet, data_root, ensure_file, file_info, file_name, load
+from . import methods, scenarios
+from .data import ImageSet
 from .methods import ARM_COLOURS, ARMS
+from .metrics import METRICS
 from .scenarios import SCENARIOS
-from .stats import seed_summary
 
 ARM_LABELS = methods.ARM_LABELS | {"majority": "Majority class (baseline)"}  # arms' order and colours: methods
 PROTOCOL_LABELS = {"linear": "Linear probe", "finetune": "Fine-tuning"}
@@ -61,12 +61,6 @@ def _wrap(text, width: int = 14, lines: int = 2) -> str:
     head, colon, rest = text.partition(": ")
     parts = [head + ":", *textwrap.wrap(rest, width)] if colon else textwrap.wrap(text, width)
     return "\n".join(parts[:lines]) + ("…" if len(parts) > lines else "")
-
-
-def listing(parts, empty: str = "none") -> str:
-    """Words joined as prose: "a", "a and b", "a, b and c" (``empty`` for none)."""
-    parts = list(parts)
-    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else empty
 
 
 def in_arm_order(arms) -> list[str]:
@@ -135,95 +129,6 @@ def class_bars(counts: pd.DataFrame, title: str = "", log: bool = False):
     return fig
 
 
-def dataset_table(flags: Sequence[str], size: int) -> pd.DataFrame:
-    """One row per dataset: task, number of classes, channels and the size of each official split."""
-    rows = []
-    for flag in flags:
-        parts = {split: load(flag, split, size) for split in SPLITS}
-        train = parts["train"]
-        rows.append({"dataset": flag, "task": train.task, "classes": train.n_classes,
-                     "channels": int(train.images.shape[1]), **{split: len(parts[split]) for split in SPLITS}})
-    return pd.DataFrame(rows).set_index("dataset")
-
-
-def class_counts(flag: str, size: int) -> pd.DataFrame:
-    """Images per class (rows, ``"index: name"``) in each official split (columns) of one dataset."""
-    parts = {split: load(flag, split, size) for split in SPLITS}
-    classes = parts["train"].classes
-    return pd.DataFrame({split: parts[split].class_counts() for split in SPLITS},
-                        index=pd.Index([f"{i}: {c}" for i, c in enumerate(classes)], name=flag))
-
-
-def pool_table(pools: Mapping[str, ImageSet], max_images: int | None = None) -> pd.DataFrame:
-    """One row per target: its source pool's datasets, images, union classes, the images the leakage guard
-    dropped (per source) and how many images pre-training uses (``max_images`` caps it)."""
-    rows = []
-    for target, pool in pools.items():
-        rows.append({"target": target, "source pool": " + ".join(pool.names), "images": len(pool),
-                     "classes (union)": pool.n_classes,
-                     "dropped by leakage guard": ", ".join(f"{k}: {v}" for k, v in pool.dropped.items()),
-                     "images for pre-training": len(pool) if max_images is None else min(len(pool), max_images)})
-    return pd.DataFrame(rows).set_index("target")
-
-
-def data_finding(datasets: pd.DataFrame, counts: Mapping[str, pd.DataFrame],
-                 pools: pd.DataFrame | None = None) -> str:
-    """Chapter 1's finding: each target's split sizes and its smallest train class with its share, and how many
-    pool images pre-training uses. From :func:`dataset_table`, :func:`class_counts` per target and
-    :func:`pool_table`."""
-    if len(datasets) == 0:
-        return "No target datasets in this chapter's parameters."
-    sentences = []
-    for flag, row in datasets.iterrows():
-        train = counts[flag]["train"]
-        name, n = str(train.idxmin()).split(": ", 1)[-1], int(train.min())
-        even = "" if "multi-label" in row["task"] else f", against {1 / row['classes']:.0%} for even classes"
-        sentences.append(f"The target {flag} ({row['task']}, {row['classes']} classes) has {row['train']:,} train, "
-                         f"{row['val']:,} validation and {row['test']:,} test images; its smallest class, {name}, "
-                         f"holds {n:,} of the train images ({n / row['train']:.0%}{even}).")
-    text = " ".join(sentences)
-    if pools is not None and len(pools):
-        text += " Pre-training uses " + listing(
-            f"{r['images for pre-training']:,} of the {r['images']:,} images of {t}'s source pool ({r['source pool']})"
-            for t, r in pools.iterrows()) + "."
-    return text
-
-
-def profile_note(profile: str) -> str:
-    """A Markdown line that says how much weight the chapter's numbers can bear under ``profile``."""
-    notes = {
-        "smoke": "**Profile `smoke`: a pipeline check, not evidence.** Tiny subsets and one epoch: the numbers "
-                 "below only show that every step runs; do not read any difference between arms from them.",
-        "quick": "**Profile `quick`:** the study sized for a 2-core CPU (capped train splits, few epochs). Read "
-                 "differences against the spread over seeds; a gap within it is not a win.",
-        "gpu": "**Profile `gpu`:** the study at a real budget on one GPU with the offline files (whole source pools "
-               "and train splits, three pre-trainings per pre-trained arm, tuned fine-tuning).",
-        "full": "**Profile `full`:** the study at paper scale (full train splits, 100 epochs, GPU).",
-    }
-    return notes.get(profile, f"Profile `{profile}`.")
-
-
-def file_table(flags: Sequence[str], size: int, roles: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """For each flag at ``size``: file name, role, whether it is in the data root (MD5 verified), MD5 and URL.
-
-    Never downloads: a file is verified only if it is already there.
-    """
-    rows, root = [], data_root()
-    for flag in flags:
-        name, (url, md5) = file_name(flag, size), file_info(flag, size)
-        if not (root / name).exists():
-            status = "missing: needs a download"
-        else:
-            try:
-                ensure_file(flag, size, root)
-                status = "present, MD5 verified"
-            except Exception:
-                status = "present, MD5 WRONG"
-        rows.append({"flag": flag, "role": (roles or {}).get(flag, ""), "file": name, "status": status,
-                     "MD5": md5, "URL": url})
-    return pd.DataFrame(rows).set_index("flag")
-
-
 # ---------------------------------------------------------------------------------------- pre-training
 
 
@@ -269,133 +174,7 @@ def pretraining_curves(results: Mapping[str, dict], title: str = ""):
     return fig
 
 
-def pretraining_table(results: Mapping[str, dict]) -> pd.DataFrame:
-    """Cost and outcome of each arm's pre-training: images, epochs, wall time, images/s, last loss and kNN (the
-    arms that train)."""
-    rows = []
-    for arm in trained(results):
-        r = results[arm]
-        last = r["history"][-1]
-        rows.append({"arm": arm_label(arm), "images": r["n_images"], "epochs": len(r["history"]),
-                     "wall time (s)": round(r["seconds"], 1), "images/s": round(r["images_per_s"]),
-                     "final loss": round(last["loss"], 3), "final kNN acc.": round(last["knn_acc"], 3),
-                     "device": r.get("device", "")})
-    return pd.DataFrame(rows).set_index("arm")
-
-
-def pretraining_finding(results: Mapping[str, Mapping[str, dict]]) -> str:
-    """Chapter 2's finding, per source pool (``{target: {arm: result}}`` of :func:`medlib.experiment.pretrained`):
-    the arms with the highest and lowest kNN accuracy on held-out source images at the last epoch, and whether
-    each arm's loss fell or rose from its first to its last epoch. One pre-training per arm, no test."""
-    sentences = []
-    for target, by_arm in results.items():
-        arms = trained(by_arm)
-        if not arms:
-            continue
-        last = {a: by_arm[a]["history"][-1] for a in arms}
-        knn = pd.Series({a: last[a]["knn_acc"] for a in arms})
-        epochs = sorted({len(by_arm[a]["history"]) for a in arms})
-        after = listing(str(e) for e in epochs) + (" epoch" if epochs == [1] else " epochs")
-        text = (f"On the source pool of {target}, after {after}, {arm_label(knn.idxmax())} has the highest kNN "
-                f"accuracy on held-out source images, {knn.max():.3f}")
-        if len(arms) > 1:
-            text += f", and {arm_label(knn.idxmin())} the lowest, {knn.min():.3f}"
-        sentences.append(text + "; one pre-training each and no test, on the source task, which favours TL by "
-                         "construction.")
-        trend = {a: by_arm[a]["history"][-1]["loss"] - by_arm[a]["history"][0]["loss"] for a in arms
-                 if len(by_arm[a]["history"]) > 1}
-        if trend:
-            fell = [arm_label(a) for a, d in trend.items() if d < 0]
-            rose = [arm_label(a) for a, d in trend.items() if d > 0]
-            flat = [arm_label(a) for a, d in trend.items() if d == 0]
-            bits = [f"fell for {listing(fell)}" if fell else "", f"rose for {listing(rose)}" if rose else "",
-                    f"did not change for {listing(flat)}" if flat else ""]
-            sentences.append(f"From the first to the last epoch the loss {listing(b for b in bits if b)}.")
-        else:
-            sentences.append("With one epoch the losses show no trend yet.")
-    return " ".join(sentences) or "No stored pre-trainings: the arms in `arms` include no pre-trained arm."
-
-
 # ------------------------------------------------------------------------------------------- results
-
-
-def skip_note(df: pd.DataFrame) -> str:
-    """A Markdown note naming every skipped arm and why (empty when nothing was skipped)."""
-    if "skipped" not in df or df["skipped"].isna().all():
-        return ""
-    lines = [f"- **{arm_label(arm)}** skipped ({len(group)} runs): {reason}"
-             for (arm, reason), group in df[df["skipped"].notna()].groupby(["arm", "skipped"], sort=False)]
-    return "**Note: some runs were not made and are absent from the tables and figures.**\n\n" + "\n".join(lines)
-
-
-def majority(df: pd.DataFrame, by: Sequence[str] = ("target",), metrics=tuple(METRIC_LABELS)) -> pd.DataFrame:
-    """The majority-class baseline (mean of the ``majority_*`` columns) per group, named like a summary."""
-    done = df[df["skipped"].isna()] if "skipped" in df else df
-    out = done.groupby(list(by), sort=False)[[f"majority_{m}" for m in metrics]].mean()
-    out.columns = [f"{m}_mean" for m in metrics]
-    return out.reset_index()
-
-
-def mean_std(mean, std, decimals: int) -> str:
-    """"mean ± std" rounded to ``decimals`` ("mean" alone without a spread, "–" without a mean)."""
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "–"
-    if std is None or (isinstance(std, float) and math.isnan(std)):
-        return f"{mean:.{decimals}f}"
-    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
-
-
-def _ordered(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Rows sorted by ``keys``: arms and protocols in the book's order (the baseline last), numbers ascending,
-    anything else in order of first appearance."""
-    def rank(col: pd.Series) -> pd.Series:
-        if col.name == "arm":
-            order = {a: i for i, a in enumerate(in_arm_order([*col, "majority"]))}
-            order["majority"] = len(order)
-        elif col.name == "protocol":
-            others = [p for p in dict.fromkeys(col) if p not in PROTOCOL_LABELS and p != "—"]
-            order = {p: i for i, p in enumerate([*PROTOCOL_LABELS, *others, "—"])}
-        elif pd.api.types.is_numeric_dtype(col):
-            return col
-        else:
-            order = {v: i for i, v in enumerate(dict.fromkeys(col))}
-        return col.map(order)
-
-    return df.sort_values(list(keys), key=rank, kind="stable") if keys else df
-
-
-def table(summary: pd.DataFrame, metrics=tuple(METRIC_LABELS), decimals: int = 3,
-          baseline: pd.DataFrame | None = None, columns: str | None = None) -> pd.DataFrame:
-    """Compact display of a :func:`~medlib.experiment.summarize` frame: one "mean ± std" string per metric.
-
-    The grouping columns become the index, sorted (arms and protocols in the book's order, with their book
-    labels); a std that is missing (one seed, or a baseline) is left out; ``seeds`` is kept when present.
-    ``baseline`` (from :func:`majority`) adds a "Majority class (baseline)" row to each of its groups.
-    ``columns`` moves one grouping column (e.g. ``"label_fraction"``) into the columns, under each metric.
-    """
-    keys = [c for c in summary.columns if not c.endswith(("_mean", "_std")) and c != "seeds"]
-    if baseline is not None:
-        extra = baseline.assign(**{k: ("majority" if k == "arm" else "—") for k in keys if k not in baseline})
-        summary = pd.concat([summary, extra[[c for c in extra.columns if c in summary.columns]]], ignore_index=True)
-    summary = _ordered(summary, keys).reset_index(drop=True)
-    out = summary[keys].copy()
-    if "arm" in out:
-        out["arm"] = out["arm"].map(arm_label)
-    if "protocol" in out:
-        out["protocol"] = out["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p))
-    for m in metrics:
-        std = summary[f"{m}_std"] if f"{m}_std" in summary else [None] * len(summary)
-        out[METRIC_LABELS.get(m, m)] = [mean_std(a, b, decimals) for a, b in zip(summary[f"{m}_mean"], std)]
-    if columns is not None:
-        index = [k for k in keys if k != columns]
-        wide = out.pivot(index=index, columns=columns, values=[METRIC_LABELS.get(m, m) for m in metrics])
-        order = out[index].drop_duplicates()
-        wide = wide.reindex(pd.MultiIndex.from_frame(order) if len(index) > 1 else order[index[0]])
-        wide.columns.names = [None, AXIS_LABELS.get(columns, columns)]
-        return wide
-    if "seeds" in summary:
-        out["seeds"] = ["" if pd.isna(n) else int(n) for n in summary["seeds"]]
-    return out.set_index(keys) if keys else out
 
 
 def metric_points(summary: pd.DataFrame, metrics=("auc",), baseline: Mapping[str, float] | None = None,
@@ -494,41 +273,112 @@ def imbalance_curves(summary: pd.DataFrame, metrics=("balanced_acc", "minority_r
     return curves(summary, "imbalance_ratio", metrics, baseline, logx=True, title=title)
 
 
-def drop_table(df: pd.DataFrame, x: str = "imbalance_ratio", metrics=("balanced_acc", "minority_recall", "auc"),
-               decimals: int = 3) -> pd.DataFrame:
-    """How much each arm x protocol loses from the smallest to the largest ``x`` (paired by seed).
+# ---------------------------------------------------------------------------------------- the decision
 
-    Cells are "mean ± std" of (metric at smallest x - metric at largest x) over seeds: larger is a bigger
-    drop. ``least drop`` names, per protocol, the arm with the smallest mean drop of the first metric.
-    """
+
+def plot_summary(gain: pd.DataFrame, table: pd.DataFrame, metric: str = "auc"):
+    """The static summary: per condition (rows) and arm (columns), the mean ``metric`` gain over scratch
+    (colour, number; :func:`medlib.decision.gain_matrix`); the leader's cell of the decision ``table`` is framed,
+    thick when its margin over the runner-up is called."""
+    from matplotlib.patches import Rectangle
+    values = gain.to_numpy(dtype=float)
+    limit = max(1e-3, float(np.nanmax(np.abs(values)))) if np.isfinite(values).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.0 * values.shape[1] + 3.6, 0.3 * values.shape[0] + 1.4), dpi=DPI)
+    plt.close(fig)
+    im = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), [arm_label(a) for a in gain.columns], rotation=30, ha="right", fontsize=7)
+    ax.set_yticks(range(values.shape[0]), gain.index, fontsize=7)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=6,
+                    color="white" if abs(v) > 0.6 * limit else "black")
+    arms = list(gain.columns)
+    for i, (winner, beyond) in enumerate(zip(table["winner"], table["beyond_noise"])):
+        if winner in arms:
+            ax.add_patch(Rectangle((arms.index(winner) - 0.5, i - 0.5), 1, 1, fill=False, ec="black",
+                                   lw=2.2 if beyond is True else 1.0))
+    fig.colorbar(im, ax=ax, label=f"{METRIC_LABELS.get(metric, metric)} gain over scratch", shrink=0.8)
+    ax.set_title("Leader framed (thick frame: called after correction)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_condition(df: pd.DataFrame, target: str, scenario: str, protocol: str, arm: str = "all",
+                   metric: str = "auc"):
+    """One condition family for the explorer: ``metric`` per arm against the scenario level (or bars when
+    the scenario has one level), every seed as a dot; ``arm`` is highlighted (``"all"``: none faded)."""
     done = df[df["skipped"].isna()] if "skipped" in df else df
-    low, high = done[x].min(), done[x].max()
-    keys = ["protocol", "arm", "seed"]
-    a = done[done[x] == low].set_index(keys)[list(metrics)]
-    b = done[done[x] == high].set_index(keys)[list(metrics)]
-    drop = _ordered((a - b).dropna().reset_index(), ["protocol", "arm"])
-    summary = seed_summary(drop, ["protocol", "arm"], metrics)
-    first = metrics[0]
-    ranked = summary.dropna(subset=[f"{first}_mean"])
-    best = ranked.loc[ranked.groupby("protocol", sort=False)[f"{first}_mean"].idxmin()]
-    out = table(summary, metrics, decimals)
-    out.columns = [f"drop in {c}" if c != "seeds" else c for c in out.columns]
-    out[f"least drop ({METRIC_LABELS.get(first, first)})"] = [
-        "✓" if (p, a_) in set(zip(best["protocol"], best["arm"])) else ""
-        for p, a_ in zip(summary["protocol"], summary["arm"])]
-    out.attrs["x"] = (low, high)
-    return out
+    part = done[(done["target"] == target) & (done["scenario"] == scenario) & (done["protocol"] == protocol)]
+    fig, ax = plt.subplots(figsize=(5.2, 3.2), dpi=DPI)
+    plt.close(fig)
+    if part.empty:
+        ax.text(0.5, 0.5, "no runs for this combination", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    arms = in_arm_order(part["arm"])
+    levels = sorted(part["level"].dropna().unique())
+    for i, a in enumerate(arms):
+        rows = part[part["arm"] == a]
+        alpha = 1.0 if arm in ("all", a) else 0.2
+        colour = ARM_COLOURS.get(a)
+        if levels:
+            mean = rows.groupby("level")[metric].mean()
+            ax.plot(mean.index, mean.to_numpy(), marker="o", ms=4, color=colour, alpha=alpha, label=arm_label(a),
+                    lw=2.2 if arm == a else 1.2)
+            ax.scatter(rows["level"], rows[metric], s=8, color=colour, alpha=alpha * 0.6)
+        else:
+            ax.bar(i, rows[metric].mean(), color=colour, alpha=alpha, label=arm_label(a))
+            ax.scatter([i] * len(rows), rows[metric], s=8, color="black", alpha=alpha, zorder=3)
+    if levels:
+        if scenarios.BY_NAME[scenario].log_axis:
+            ax.set_xscale("log")
+        ax.set_xticks(levels, [f"{v:g}" for v in levels])
+        ax.minorticks_off()
+        ax.set_xlabel(scenarios.BY_NAME[scenario].axis)
+    else:
+        ax.set_xticks(range(len(arms)), [arm_label(a) for a in arms], rotation=20, ha="right", fontsize=7)
+    ax.set_ylabel(f"test {METRIC_LABELS.get(metric, metric)}")
+    ax.set_title(f"{target} · {scenario} · {PROTOCOL_LABELS.get(protocol, protocol)}", fontsize=9)
+    ax.spines[["top", "right"]].set_visible(False)
+    if levels:
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
 
 
-def layout(table: pd.DataFrame, keep: Sequence[str] = ("seeds",)) -> pd.DataFrame:
-    """A results ``table``'s rows and columns with every value blanked except the counts named in ``keep``.
+def explorer(df: pd.DataFrame):
+    """An ipywidgets explorer of the stored results: dataset x scenario x arm x protocol (and metric)
+    dropdowns that redraw :func:`plot_condition`. Live only in a running Jupyter kernel.
 
-    What the notebook regression (nbval) checks of a results cell: after a smoke epoch the metrics differ in the
-    second decimal between CPU kinds (float32 on AVX2, bf16 on AVX-512 BF16), and so do the winners they name,
-    while which rows and columns a table has, and how many seeds each row holds, are the same on every CPU.
+    The figure is shown as a PNG in an ``Image`` widget whose value is replaced on every change (no
+    ``Output`` capture), so executing the cell without a front end (papermill, nbval) draws once and returns.
     """
-    out = pd.DataFrame("·", index=table.index, columns=table.columns)
-    for column in keep:
-        if column in table:
-            out[column] = table[column]
-    return out
+    import io
+
+    import ipywidgets as widgets
+    done = df[df["skipped"].isna()] if "skipped" in df else df
+
+    def options(column):
+        return list(dict.fromkeys(done[column]))
+
+    controls = {
+        "target": widgets.Dropdown(options=options("target"), description="dataset"),
+        "scenario": widgets.Dropdown(options=options("scenario"), description="scenario"),
+        "arm": widgets.Dropdown(options=[("all", "all")] + [(arm_label(a), a) for a in in_arm_order(done["arm"])],
+                                description="arm"),
+        "protocol": widgets.Dropdown(options=[(PROTOCOL_LABELS.get(p, p), p) for p in options("protocol")],
+                                     description="protocol"),
+        "metric": widgets.Dropdown(options=[(METRIC_LABELS.get(m, m), m) for m in METRICS], description="metric"),
+    }
+    image = widgets.Image(format="png")
+
+    def redraw(_=None):
+        buffer = io.BytesIO()
+        plot_condition(done, **{k: w.value for k, w in controls.items()}).savefig(buffer, format="png",
+                                                                                   bbox_inches="tight")
+        image.value = buffer.getvalue()
+
+    for w in controls.values():
+        w.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox(list(controls.values())[:3]), widgets.HBox(list(controls.values())[3:]), image])

@@ -20,8 +20,9 @@ import pandas as pd
 
 from .experiment import pretrained, run_adaptation
 from .models import imagenet_weights_problem
-from .plots import (ARMS, ARM_COLOURS, PROTOCOL_LABELS, arm_label, bar_offsets, figure, in_arm_order, legend_below,
-                    listing, mean_std)
+from .plots import ARMS, ARM_COLOURS, PROTOCOL_LABELS, arm_label, bar_offsets, figure, in_arm_order, legend_below
+from .prose import listing
+from .tables import mean_std
 from .methods import get as get_method
 from .pretrain import PRETRAINED_ARMS, lineage
 from .stats import seed_summary

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import compare_executions
-from medlib import plots
+from medlib import plots, tables
 from medlib.experiment import summarize
 from medlib.metrics import METRICS
 from medlib.provenance import provenance
@@ -27,7 +27,7 @@ def executed_chapter(path, shift: float) -> dict[tuple, float]:
     runs = pd.DataFrame(rows)
     runs.loc[runs["arm"] != "scratch", "auc"] += shift
     summary = summarize(runs, ["target", "arm", "protocol"])
-    shown = plots.table(summary, decimals=2, baseline=plots.majority(runs, ["target"]))
+    shown = tables.table(summary, decimals=2, baseline=tables.majority(runs, ["target"]))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
         nbformat.v4.new_output("display_data", {"text/html": frame._repr_html_()})])
         for frame in (shown, provenance({"profile": "quick"}, time.time()))])

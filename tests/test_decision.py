@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from test_stats import simulate
 
-from medlib import decision, stats
+from medlib import decision, plots, prose, stats, tables
 from medlib.validation import ParameterError
 
 B = 400  # resamples: enough for these tests, quick on a shared CPU
@@ -66,15 +66,15 @@ def test_one_pretraining_per_arm_is_shown_as_leaving_out_pretraining_variance():
     df, scores = _study(_runs({"scratch": 0.6, "tl": 1.0}, pretrainings=1))
     table = _table(df, scores)
     assert table["pretrainings"].iloc[0] == 1 and table["pretraining_in_ci"].iloc[0] == False  # noqa: E712
-    shown = decision.display_table(table)
+    shown = tables.display_table(table)
     assert shown["pre-trainings"].iloc[0] == "1: not in CI"
     assert shown.index[0] == ("breastmnist", "all labels", "Linear probe")
-    assert "one pre-training, so without pre-training variance" in decision.findings(table)
-    assert "In 1 of 1 conditions a pre-trained arm has one pre-training" in decision.recommendations(table)
+    assert "one pre-training, so without pre-training variance" in prose.findings(table)
+    assert "In 1 of 1 conditions a pre-trained arm has one pre-training" in prose.recommendations(table)
     note = decision.compare_arms(df, "tl", ["scratch"], resamples=B, predictions=scores)["note"].iloc[0]
     assert "pre-training variance not in the interval" in note
     df3, scores3 = _study(_runs({"scratch": 0.6, "tl": 1.0}))
-    assert decision.display_table(_table(df3, scores3))["pre-trainings"].iloc[0] == "3"
+    assert tables.display_table(_table(df3, scores3))["pre-trainings"].iloc[0] == "3"
 
 
 def test_bad_correction_or_alpha_is_refused_before_any_resampling():
@@ -87,7 +87,7 @@ def test_bad_correction_or_alpha_is_refused_before_any_resampling():
 
 def test_display_table_puts_the_decision_first_with_short_headers():
     df, scores = _study(_runs({"scratch": 0.6, "tl": 1.0}))
-    shown = decision.display_table(_table(df, scores), decimals=2)
+    shown = tables.display_table(_table(df, scores), decimals=2)
     assert list(shown.columns)[:7] == ["leader", "AUC", "95% CI", "margin", "margin CI", "p (Holm)", "verdict"]
     assert max(len(c) for c in shown.columns) <= 13
     assert shown["95% CI"].iloc[0].count(" to ") == 1
@@ -109,11 +109,11 @@ def test_conditions_split_by_scenario_level_and_protocol_and_skipped_rows_are_ig
         ("all labels", "linear", "tl"), ("all labels", "finetune", "scratch"),
         ("label fraction", "linear", "ssl-simclr"), ("imbalance", "linear", "scratch")]
     assert table.loc[1, "vs_scratch"] == 0.0
-    wins = decision.wins(table)
+    wins = tables.wins(table)
     assert wins.set_index(["protocol", "arm"]).loc[("linear", "scratch"), "wins"] == 1
     assert list(wins["protocol"]) == ["linear", "linear", "linear", "finetune"]  # protocols kept together
-    assert decision.situations(table) == ["all labels", "all labels", "10% of labels", "imbalance 10:1"]
-    assert decision.run_counts(df)["runs"].tolist() == [13, 6, 6]
+    assert tables.situations(table) == ["all labels", "all labels", "10% of labels", "imbalance 10:1"]
+    assert tables.run_counts(df)["runs"].tolist() == [13, 6, 6]
 
 
 def test_recommendations_say_ahead_only_where_the_corrected_test_calls_it():
@@ -121,7 +121,7 @@ def test_recommendations_say_ahead_only_where_the_corrected_test_calls_it():
                         _runs({"scratch": 1.0, "tl": 1.01}, label_fraction=0.5))
     table = _table(df, scores)
     assert table["beyond_noise"].tolist() == [True, True, False]
-    text = decision.recommendations(table, decision.compare_arms(df, "tl", ["scratch"], resamples=B,
+    text = prose.recommendations(table, decision.compare_arms(df, "tl", ["scratch"], resamples=B,
                                                                  predictions=scores))
     assert "Over 3 conditions" in text and "in 2 of 3 conditions (TL (supervised) 2)" in text
     assert f"the other 1 are {stats.UNDECIDED}" in text
@@ -145,9 +145,9 @@ def test_summary_figure_and_condition_figure_draw(tmp_path):
     table = _table(df, scores)
     gain = decision.gain_matrix(df, table)
     assert gain.loc[gain.index[0], "scratch"] == 0 and gain.shape == (3, 2)
-    decision.plot_summary(df, table).savefig(tmp_path / "s.png")
-    decision.plot_condition(df, "breastmnist", "label fraction", "linear", "tl").savefig(tmp_path / "c.png")
-    box = decision.explorer(df)
+    plots.plot_summary(decision.gain_matrix(df, table), table).savefig(tmp_path / "s.png")
+    plots.plot_condition(df, "breastmnist", "label fraction", "linear", "tl").savefig(tmp_path / "c.png")
+    box = plots.explorer(df)
     assert len(box.children) == 3
     first_png = box.children[2].value
     assert first_png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -159,7 +159,7 @@ def test_findings_state_the_tables_numbers_in_words():
     df, scores = _study(_runs({"scratch": 0.3, "tl": 1.6, "ssl-simclr": 0.6}),
                         _runs({"scratch": 1.0, "tl": 0.99}, protocol="finetune"))
     table = _table(df, scores)
-    text = decision.findings(table)
+    text = prose.findings(table)
     lin = table[table["protocol"] == "linear"].iloc[0]
     assert (f"TL (supervised) leads with AUC {lin['auc']:.3f} ± {lin['auc_std']:.3f} "
             f"(95 % CI {lin['ci_low']:.3f} to {lin['ci_high']:.3f})") in text
@@ -179,21 +179,21 @@ def test_the_headline_reads_the_hardest_level_and_calls_only_what_correction_cal
                         _runs({"scratch": 0.3, "tl": 1.6}, label_noise=0.4, rng_seed=2),
                         _runs({"scratch": 1.0, "tl": 0.99}, label_noise=0.4, protocol="finetune", rng_seed=3))
     table = _table(df, scores)
-    text = decision.headline(table)
+    text = prose.headline(table)
     lin = table[(table["protocol"] == "linear") & (table["level"] == 0.4)].iloc[0]
     assert text.startswith(f"At 40% of train labels flipped on {lin['target']} under linear probe, TL (supervised) "
                            f"has the highest mean test AUC ({lin['auc']:.2f}, 95 % CI {lin['ci_low']:.2f} to "
                            f"{lin['ci_high']:.2f}), a lead over Scratch (random init) that is called")
     assert "10%" not in text and text.count(". ") + 1 == 2  # the hardest level only, a sentence per protocol
     assert text.endswith(f"is {stats.UNDECIDED}.")  # fine-tuning: means 1.0 and 0.99, a tie in all but name
-    assert decision.headline(table.iloc[:0]) == "No stored results for this chapter's grid yet."
+    assert prose.headline(table.iloc[:0]) == "No stored results for this chapter's grid yet."
 
 
 def test_findings_name_a_tie_and_do_not_repeat_scratch_as_runner_up():
     tie, tie_scores = _runs({"scratch": 0.5})
     twin = tie.assign(arm="tl", pretrain_seed=tie["seed"].astype(float))
     df, scores = _study((pd.concat([tie, twin]), tie_scores), _runs({"scratch": 0.6, "tl": 1.0}, protocol="finetune"))
-    text = decision.findings(_table(df, scores))
+    text = prose.findings(_table(df, scores))
     assert "Scratch (random init) and TL (supervised) tie at AUC" in text
     assert "ahead of Scratch (random init)" in text and "over scratch" not in text
 
@@ -233,7 +233,7 @@ def test_the_answer_table_gives_each_arm_its_mean_and_interval_under_all_labels_
     df, scores = _study(_runs({"scratch": 0.3, "tl": 1.0, "ssl-simclr": 1.4}),
                         _runs({"scratch": 0.3, "tl": 1.0, "ssl-simclr": 1.4}, protocol="finetune", rng_seed=1),
                         _runs({"scratch": 0.3, "tl": 1.0}, label_fraction=0.1, rng_seed=2))
-    out = decision.answer_table(df, resamples=B, predictions=scores)
+    out = tables.answer_table(decision.arm_intervals(df, resamples=B, predictions=scores))
     ci = stats.intervals(decision.replicates(df[df["scenario"] == "all labels"], predictions=scores, resamples=B),
                          decision.CONDITION)
     assert list(out.index) == ["Scratch", "TL", "SSL SimCLR"] and len(out.columns) == 2  # no label-fraction column
@@ -247,7 +247,7 @@ def test_the_answer_counts_only_corrected_calls_and_says_when_pretraining_varian
                         _runs({"tl": 1.0, "ssl-simclr": 1.01}, protocol="finetune"))
     table = _table(df, scores)
     comparisons = decision.compare_arms(df, "tl", ["ssl-simclr"], resamples=B, predictions=scores)
-    text = decision.answer(table, comparisons, "quick")
+    text = prose.answer(table, comparisons, "quick")
     assert table["beyond_noise"].tolist() == [True, False]
     assert table["winner"].iloc[0] == "ssl-simclr"
     assert ("after a Holm correction the evidence calls the leader's margin in 1 of them (SSL SimCLR in 1)."
@@ -255,6 +255,6 @@ def test_the_answer_counts_only_corrected_calls_and_says_when_pretraining_varian
     assert "TL is ahead of SSL SimCLR in 0, behind in 1 and not decided in 1 of 2." in text
     assert text.endswith("with one pre-training per seed in every interval.")
     single, scores1 = _study(_runs({"tl": 0.3, "ssl-simclr": 1.6}, pretrainings=1))
-    text = decision.answer(_table(single, scores1), decision.compare_arms(single, "tl", [], resamples=B,
+    text = prose.answer(_table(single, scores1), decision.compare_arms(single, "tl", [], resamples=B,
                                                                           predictions=scores1), "quick")
     assert "TL or the self-supervised arms did not run" in text and "leave out pre-training variance" in text

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from medlib import corruptions, decision, domain, explain, plots, speed
+from medlib import corruptions, domain, explain, prose, speed
 
 
 # ---------------------------------------------------------------------------------------- 1 data
@@ -29,13 +29,13 @@ def test_the_data_finding_states_each_targets_splits_and_its_smallest_train_clas
     pools = pd.DataFrame([{"target": "breastmnist", "source pool": "pneumoniamnist + retinamnist", "images": 5788,
                            "classes (union)": 7, "dropped by leakage guard": "", "images for pre-training": 256}]
                          ).set_index("target")
-    text = plots.data_finding(datasets, counts, pools)
+    text = prose.data_finding(datasets, counts, pools)
     assert ("The target breastmnist (binary-class, 2 classes) has 546 train, 78 validation and 156 test images; its "
             "smallest class, malignant, holds 147 of the train images (27%, against 50% for even classes).") in text
     assert "its smallest class, b, holds 20 of the train images (10%, against 33% for even classes)" in text
     assert "Pre-training uses 256 of the 5,788 images of breastmnist's source pool (pneumoniamnist + retinamnist)." \
         in text
-    assert plots.data_finding(datasets.iloc[:0], {}) == "No target datasets in this chapter's parameters."
+    assert prose.data_finding(datasets.iloc[:0], {}) == "No target datasets in this chapter's parameters."
 
 
 # -------------------------------------------------------------------------------------- 2 pre-training
@@ -51,16 +51,16 @@ def test_the_pretraining_finding_names_the_best_knn_at_the_last_epoch_and_each_l
         "ssl-simclr": _history((5.0, 0.30), (5.5, 0.80)),
         "tl": _history((3.0, 0.90), (2.0, 0.70)),
         "fusion": {"history": []}}}  # trains nothing of its own: no kNN, no trend
-    text = plots.pretraining_finding(results)
+    text = prose.pretraining_finding(results)
     assert ("On the source pool of breastmnist, after 2 epochs, SSL SimCLR has the highest kNN accuracy on held-out "
             "source images, 0.800, and SSL BYOL the lowest, 0.500;") in text
     assert "which favours TL by construction" in text
     assert "From the first to the last epoch the loss fell for TL (supervised) and SSL BYOL and rose for SSL SimCLR." \
         in text
-    one = plots.pretraining_finding({"breastmnist": {"tl": _history((3.0, 0.9)), "ssl-byol": _history((1.0, 0.2))}})
+    one = prose.pretraining_finding({"breastmnist": {"tl": _history((3.0, 0.9)), "ssl-byol": _history((1.0, 0.2))}})
     assert "after 1 epoch, TL (supervised) has the highest" in one and "SSL BYOL the lowest, 0.200;" in one
     assert "With one epoch the losses show no trend yet." in one
-    assert plots.pretraining_finding({}).startswith("No stored pre-trainings")
+    assert prose.pretraining_finding({}).startswith("No stored pre-trainings")
 
 
 # ------------------------------------------------------------------------------------------ 6 domain
@@ -166,11 +166,11 @@ def test_the_summary_finding_counts_called_leads_calls_over_scratch_and_tls_comp
                           "p_scratch_adjusted": [0.01, 0.20, math.nan], "pretraining_in_ci": [False] * 3})
     comparisons = pd.DataFrame({"other": ["ssl-byol"] * 3, "beyond_noise": [True, False, False],
                                 "difference": [-0.05, 0.01, 0.02]})
-    text = decision.summary_finding(table, comparisons, "smoke")
+    text = prose.summary_finding(table, comparisons, "smoke")
     assert ("Over 3 conditions (target x scenario x protocol), the highest mean test AUC came from SSL BYOL in 2 and "
             "Scratch (random init) in 1; after a Holm correction the evidence calls the leader's margin in 1 of them "
             "(SSL BYOL in 1).") in text
     assert "A pre-trained arm is called ahead of scratch in 1 of 3 conditions: SSL BYOL in 1." in text
     assert "TL is ahead of SSL BYOL in 0, behind in 1 and not decided in 2 of 3." in text
     assert "This is the smoke execution, with one pre-training per arm" in text
-    assert decision.summary_finding(table.iloc[:0], comparisons, "smoke").startswith("No stored results")
+    assert prose.summary_finding(table.iloc[:0], comparisons, "smoke").startswith("No stored results")

@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from medlib import plots  # noqa: E402
+from medlib import plots, prose, tables  # noqa: E402
 from medlib.data import ImageSet  # noqa: E402
 from medlib.experiment import ARMS  # noqa: E402
 
@@ -56,18 +56,18 @@ def test_every_arm_has_its_own_colour_and_label():
 def test_table_formats_mean_and_std():
     df = pd.DataFrame({"arm": ["tl", "ssl-byol"], "protocol": ["linear", "finetune"], "auc_mean": [0.8123, 0.7],
                        "auc_std": [0.0101, float("nan")], "seeds": [3, 1]})
-    out = plots.table(df, ["auc"])
+    out = tables.table(df, ["auc"])
     assert out.index.names == ["arm", "protocol"]
     assert out.loc[("TL (supervised)", "Linear probe"), "AUC"] == "0.812 ± 0.010"
     assert out.loc[("SSL BYOL", "Fine-tuning"), "AUC"] == "0.700"  # one seed: no std to show
     assert out["seeds"].tolist() == [3, 1]
-    assert plots.table(df, ["auc"], decimals=2).iloc[0]["AUC"] == "0.81 ± 0.01"
+    assert tables.table(df, ["auc"], decimals=2).iloc[0]["AUC"] == "0.81 ± 0.01"
 
 
 def test_table_puts_the_majority_baseline_after_each_target():
     df = pd.concat([summary().assign(target=t) for t in ("b", "a")], ignore_index=True)
     base = pd.DataFrame({"target": ["a", "b"], "auc_mean": [0.5, 0.25]})
-    out = plots.table(df[["target", "arm", "protocol", "auc_mean", "auc_std", "seeds"]], ["auc"], baseline=base)
+    out = tables.table(df[["target", "arm", "protocol", "auc_mean", "auc_std", "seeds"]], ["auc"], baseline=base)
     assert out.index.names == ["target", "arm", "protocol"]
     assert len(out) == 2 * (len(ARMS3) * 2 + 1)
     last_b = out.iloc[len(ARMS3) * 2]
@@ -118,7 +118,7 @@ def test_pretraining_curves_loss_per_arm_and_shared_knn_panel():
     assert len(fig.axes) == 3
     assert fig.axes[0].get_title().startswith("TL")  # book order, not dict order
     assert len(lines(fig.axes[2])) == 2
-    table = plots.pretraining_table(results)
+    table = tables.pretraining_table(results)
     assert table.index.tolist() == ["TL (supervised)", "SSL BYOL"]
     assert table["images"].tolist() == [256, 256] and table["epochs"].tolist() == [3, 3]
 
@@ -136,7 +136,7 @@ def test_sample_grid_and_class_bars():
 
 
 def test_drop_table_pairs_seeds_and_marks_the_least_drop():
-    out = plots.drop_table(runs(), metrics=["balanced_acc", "auc"])
+    out = tables.drop_table(runs(), metrics=["balanced_acc", "auc"])
     assert out.loc[("Fine-tuning", "Scratch (random init)"), "drop in Balanced acc."] == "0.210 ± 0.010"
     assert out.loc[("Fine-tuning", "TL (supervised)"), "drop in AUC"] == "0.000 ± 0.000"
     assert out["least drop (Balanced acc.)"].tolist() == ["", "✓"]
@@ -145,11 +145,11 @@ def test_drop_table_pairs_seeds_and_marks_the_least_drop():
 
 def test_skip_note_and_majority_baseline():
     df = runs()
-    note = plots.skip_note(df)
+    note = prose.skip_note(df)
     assert "ImageNet (supervised)" in note and "offline: no weights" in note and "(1 runs)" in note
-    assert plots.skip_note(df[df["skipped"].isna()]) == ""
+    assert prose.skip_note(df[df["skipped"].isna()]) == ""
     df = df.assign(target="t", majority_auc=0.5, majority_balanced_acc=0.5)
-    base = plots.majority(df, metrics=["auc", "balanced_acc"])
+    base = tables.majority(df, metrics=["auc", "balanced_acc"])
     assert base.to_dict("records") == [{"target": "t", "auc_mean": 0.5, "balanced_acc_mean": 0.5}]
 
 
@@ -157,7 +157,7 @@ def test_file_table_reports_missing_and_wrong_files_without_downloading(tmp_path
     monkeypatch.setenv("MEDLIB_DATA", str(tmp_path))
     monkeypatch.setenv("MEDLIB_OFFLINE", "0")  # even when downloads are allowed, the table never fetches
     (tmp_path / "retinamnist.npz").write_bytes(b"not the official file")
-    out = plots.file_table(["breastmnist", "retinamnist"], 28, roles={"breastmnist": "target"})
+    out = tables.file_table(["breastmnist", "retinamnist"], 28, roles={"breastmnist": "target"})
     assert out.loc["breastmnist", "status"] == "missing: needs a download"
     assert out.loc["retinamnist", "status"] == "present, MD5 WRONG"
     assert out.loc["breastmnist", "file"] == "breastmnist.npz" and out.loc["breastmnist", "role"] == "target"
@@ -168,7 +168,7 @@ def test_file_table_reports_missing_and_wrong_files_without_downloading(tmp_path
 @pytest.mark.parametrize("mean,std,expected", [(0.8125, 0.0104, "0.812 ± 0.010"), (math.nan, 0.1, "–"),
                                                (np.float64(0.5), np.nan, "0.500")])
 def test_mean_std(mean, std, expected):
-    assert plots.mean_std(mean, std, 3) == expected
+    assert tables.mean_std(mean, std, 3) == expected
 
 
 def test_long_tick_labels_wrap_on_two_lines():
@@ -180,13 +180,13 @@ def test_long_tick_labels_wrap_on_two_lines():
 
 def test_table_sorts_in_book_order_and_pivots_a_scenario_into_columns():
     df = summary("label_fraction", (0.5, 0.1))[::-1].reset_index(drop=True)  # scrambled
-    out = plots.table(df, ["auc"])
+    out = tables.table(df, ["auc"])
     assert out.index.get_level_values("arm").unique().tolist() == ["Scratch (random init)", "TL (supervised)",
                                                                     "SSL SimCLR"]
     assert out.index[:3].tolist() == [("Scratch (random init)", "Linear probe", 0.1),
                                       ("Scratch (random init)", "Linear probe", 0.5),
                                       ("Scratch (random init)", "Fine-tuning", 0.1)]
-    wide = plots.table(df, ["auc", "balanced_acc"], columns="label_fraction")
+    wide = tables.table(df, ["auc", "balanced_acc"], columns="label_fraction")
     assert wide.shape == (len(ARMS3) * 2, 4)
     assert wide.columns.tolist() == [("AUC", 0.1), ("AUC", 0.5), ("Balanced acc.", 0.1), ("Balanced acc.", 0.5)]
     assert wide.loc[("TL (supervised)", "Fine-tuning"), ("AUC", 0.5)] == "0.700 ± 0.020"

@@ -1,7 +1,7 @@
 """Numbers in the book's prose are held to the results they quote.
 
 README's "Results at a glance" quotes the answer that the executed head-to-head chapter glues for the landing page
-(``decision.answer`` and ``decision.answer_table``): its sentences word for word and its table cell for cell.
+(``prose.answer`` and ``tables.answer_table``): its sentences word for word and its table cell for cell.
 """
 
 import ast

@@ -1,6 +1,6 @@
 """Smoke metrics checked with a stated tolerance, on every CPU kind.
 
-The notebook regression (nbval) checks only what is the same on every CPU (:func:`medlib.plots.layout`): after a
+The notebook regression (nbval) checks only what is the same on every CPU (:func:`medlib.tables.layout`): after a
 smoke epoch, trained metrics differ between CPU kinds (float32 on AVX2, bf16 on AVX-512 BF16). These tests hold
 the metrics themselves, with tolerances measured on one AVX-512 BF16 machine in both precisions
 (BreastMNIST, smoke profile, the scratch arm, seed 0):
