@@ -26,14 +26,18 @@ def glued(path: Path, name: str) -> dict:
 
 
 class _Cells(HTMLParser):
-    """The text of every <td> of an HTML table, in order."""
+    """The text of every <td> of an HTML table, in order, and how many row labels (<th>) the body's first row
+    has: the columns before the cells in a Markdown copy of the table."""
 
     def __init__(self):
         super().__init__()
-        self.cells, self._in = [], False
+        self.cells, self._in, self.labels, self._body, self._rows = [], False, 0, False, 0
 
     def handle_starttag(self, tag, attrs):
         self._in = self._in or tag == "td"
+        self._body = self._body or tag == "tbody"
+        self._rows += self._body and tag == "tr"
+        self.labels += self._body and self._rows == 1 and tag == "th"
         if tag == "td":
             self.cells.append("")
 
@@ -60,6 +64,6 @@ def test_the_readme_results_at_a_glance_are_chapter_3s_answer():
     parser.feed(glued(CHAPTER, "answer_table")["text/html"])
     section = readme_section("Results at a glance")
     rows = [line for line in section.splitlines() if line.startswith("| ")][1:]  # below the header
-    quoted = [cell.strip() for row in rows for cell in row.strip().strip("|").split("|")[1:]]  # after the arm
+    quoted = [cell.strip() for row in rows for cell in row.strip().strip("|").split("|")[parser.labels:]]
     assert sentences in " ".join(section.split()), f"README should say: {sentences}"
     assert quoted == parser.cells, f"README's table should hold, row by row: {parser.cells}"
