@@ -287,15 +287,17 @@ def run_counts(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def answer_table(intervals: pd.DataFrame) -> pd.DataFrame:
-    """The book's answer at a glance, from :func:`medlib.decision.arm_intervals`: one row per arm (the book's
-    order), one column per target and protocol, each cell the arm's mean with its 95 % interval
-    ("0.86 (0.80-0.91)"). Arms run down the page, so that a growing list of arms never widens the table past the
-    page; the page's prose names the metric."""
+    """The book's answer at a glance, from :func:`medlib.decision.arm_intervals`: rows grouped by protocol, one
+    per arm (the book's order), one column per target, each cell the arm's mean with its 95 % interval
+    ("0.86 (0.80-0.91)"). Arms and protocols run down the page, so that neither a growing list of arms nor the
+    second protocol widens the table past a 1280 px screen; the page's prose names the metric."""
     ci = intervals.assign(
         cell=[f"{m:.2f} ({a:.2f}-{b:.2f})" for m, a, b in zip(intervals["mean"], intervals["ci_low"],
                                                             intervals["ci_high"])],
         protocol=intervals["protocol"].map(lambda p: PROTOCOL_LABELS.get(p, p)))
-    out = ci.pivot(index="arm", columns=["target", "protocol"], values="cell")
-    out = out.loc[in_arm_order(out.index)].rename(index=short_label)
-    out.index.name = None
-    return out[pd.MultiIndex.from_frame(ci[["target", "protocol"]].drop_duplicates())]
+    out = ci.pivot(index=["protocol", "arm"], columns="target", values="cell")
+    rows = pd.MultiIndex.from_product([list(dict.fromkeys(ci["protocol"])), in_arm_order(ci["arm"])])
+    out = out.reindex(rows).dropna(how="all")[list(dict.fromkeys(ci["target"]))]
+    out = out.rename(index=short_label, level=1)
+    out.index.names, out.columns.name = [None, None], None
+    return out
