@@ -3,7 +3,7 @@
 # "graphs bench"; full was recorded on 2026-11-27, baseline and chapter on 2026-11-26):
 #   graphs    benchmarks/graph_check.py: each arm pre-trained with its step as a CUDA graph and eagerly (weights
 #             compared, images/s); if it fails, bench runs with MEDLIB_CUDA_GRAPHS=0,
-#   bench     `python -m medlib bench` (issue 5: a, b, c images/s; a/b, a/c; medlib's step in bf16 and in float32
+#   bench     `python -m benchmarks.throughput` (issue 5: a, b, c images/s; a/b, a/c; medlib's step in bf16 and in float32
 #             (bf16 gain); a and c as CUDA graphs and eagerly (graph gain); peak memory), blocks of 40 steps, batch
 #             256 at 28 and 64 px, batch 1024 at 28 px,
 #   full      the bench for the full profile's step: the small-input (cifar) stem, 64 px, batch 512,
@@ -36,7 +36,7 @@ if has graphs; then
   set +o pipefail
 fi
 
-bench() { timeout "${BENCH_SECONDS:-240}" python3 -m medlib bench --steps "${BENCH_STEPS:-40}" --repeats 5 \
+bench() { timeout "${BENCH_SECONDS:-240}" python3 -m benchmarks.throughput --steps "${BENCH_STEPS:-40}" --repeats 5 \
   --workers 15 --out "$OUT/bench.jsonl" "$@"; }
 if has bench; then
   { bench --sizes 28 64 --batch-size 256; bench --sizes 28 --batch-size 1024; } 2>&1 | tee "$OUT/bench.log"

@@ -6,7 +6,7 @@ on which saturation and grey conversion do nothing, so the self-supervised views
 intensity curve, as in medical-imaging augmentation pipelines such as nnU-Net's) to the jitter. Gaussian blur is left out at
 MedMNIST's small sizes, as SimCLR does on CIFAR-10. One ``grid_sample`` call crops, resizes and flips a whole
 batch, and two batched 3 x 3 colour products do the jitter, grey and normalisation, so no image ever goes
-through PIL and the views cost a few per cent of a ResNet-18 step (``python -m medlib bench``).
+through PIL and the views cost a few per cent of a ResNet-18 step (``python -m benchmarks.throughput``).
 """
 
 from __future__ import annotations

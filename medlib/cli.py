@@ -1,4 +1,4 @@
-"""Command line: ``python -m medlib {pretrain,finetune,runs,compute,archive,chapter,book,bench} --help``."""
+"""Command line: ``python -m medlib {pretrain,finetune,runs,compute,archive,chapter,book} --help``."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _knob_options(p: argparse.ArgumentParser, knobs: dict) -> None:
 
 
 class _Help(argparse.HelpFormatter):
-    """Fills ``{arms}``, ``{pretrained}`` and ``{benchmarked}`` in an option's help from :mod:`medlib.methods`, and
+    """Fills ``{arms}`` and ``{pretrained}`` in an option's help from :mod:`medlib.methods`, and
     ``{knob[name]}`` with a knob's help (:data:`medlib.profiles.KNOBS`), only when help is shown (they import
     torch and lightly, seconds that other commands need not wait)."""
 
@@ -45,7 +45,6 @@ class _Help(argparse.HelpFormatter):
             return f"{', '.join(names[:-1])} or {names[-1]}"
 
         return text.format(arms=either(methods.ARMS), pretrained=either(methods.PRETRAINED_ARMS),
-                           benchmarked=either(list(methods.BENCHMARKED)),
                            knob={name: knob.help for name, knob in KNOBS.items()})
 
 
@@ -123,18 +122,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", required=True, help="smoke, quick, gpu or full")
     p.add_argument("--only", nargs="+", help="chapter names, e.g. 04_scarcity")
     p.add_argument("--no-build", action="store_true", help="execute the chapters but skip jupyter-book build")
-
-    p = sub.add_parser("bench", help="images/s of medlib's pre-training against the standard recipe")
-    p.add_argument("--sizes", type=int, nargs="+", default=[28, 64])
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--steps", type=int, default=5, help="timed steps per repeat")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--methods", nargs="+", help="{benchmarked} (default: all)")
-    p.add_argument("--workers", type=int, nargs="+", default=[0, 2],
-                   help="DataLoader worker counts tried for the standard recipe (b is the fastest)")
-    p.add_argument("--no-amp", dest="amp", action="store_false", help="float32 even where the device has native bf16")
-    p.add_argument("--stem", default="imagenet", help="ResNet-18 stem: imagenet (quick profile) or cifar (full)")
-    p.add_argument("--out", help="append the results as JSON lines to this file")
     return parser
 
 
@@ -217,11 +204,6 @@ def _run(args) -> int:
         from .runner import run_book
 
         run_book(parameters(profile=args.profile).profile, args.only, build=not args.no_build)
-    elif args.command == "bench":
-        from .bench import METHODS, run_benchmark
-
-        run_benchmark(args.sizes, args.batch_size, args.steps, args.repeats, args.methods or METHODS, args.out,
-                      workers=args.workers, amp=args.amp, stem=args.stem)
     return 0
 
 

@@ -10,7 +10,9 @@ import torch
 from lightly.loss import VICRegLoss as LightlyVICRegLoss
 from torch.profiler import ProfilerActivity, profile
 
-from medlib import bench, experiment, methods, plots, profiles
+from benchmarks import throughput as bench
+from benchmarks import throughput_results
+from medlib import experiment, methods, plots, profiles
 from medlib.cli import main
 from medlib.experiment import AdaptConfig, run_adaptation
 from medlib.methods.base import Arm
@@ -34,7 +36,7 @@ def test_every_list_of_arms_is_the_registrys():
     assert methods.TRAINING_ARMS == methods.ARMS[2:-1]  # fusion has no pre-training step of its own
     assert experiment.ARMS == plots.ARMS == methods.ARMS
     assert list(plots.ARM_COLOURS) == list(methods.ARMS) and plots.arm_label("ssl-vicreg") == "SSL VICReg"
-    assert bench.METHODS == ("simclr", "byol", "vicreg") and bench.METHOD_LABELS["vicreg"] == "VICReg"
+    assert bench.METHODS == ("simclr", "byol", "vicreg") and throughput_results.METHOD_LABELS["vicreg"] == "VICReg"
 
 
 def test_a_taken_arm_name_or_colour_is_refused_and_an_unknown_arm_is_one_line():
@@ -90,8 +92,7 @@ def test_vicregs_standard_recipe_is_byols_two_views():
 def test_cli_help_lists_the_registered_arms(capsys):
     for command, arms in (("pretrain", "tl, ssl-simclr, ssl-byol, ssl-vicreg, bridge-simclr or fusion"),
                           ("finetune", "scratch, imagenet, tl, ssl-simclr, ssl-byol, ssl-vicreg, bridge-simclr or "
-                                       "fusion"),
-                          ("bench", "simclr, byol or vicreg (default: all)")):
+                                       "fusion")):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "".join(arms.split()) in "".join(capsys.readouterr().out.split())  # help wraps at hyphens too

@@ -26,15 +26,16 @@ class Method(nn.Module):
 
     A subclass sets ``arm`` (its :class:`Arm`), ``name`` and ``title`` (the method, e.g. ``"simclr"``,
     ``"SimCLR"``), and ``lightly_transform(size, **options)``, lightly's transform of the same views (for
-    ``python -m medlib bench``; None: not benchmarked). ``create`` makes it on an encoder for a pool whose labels
-    have ``class_counts`` images each, drawing its heads' initial weights from torch's global generator. ``lr`` is
-    its pre-training's learning rate at batch 256 (SGD, scaled linearly with the batch): lightly's CIFAR-10 recipe
-    at half its rate, unless a method needs its own. ``recipe`` names the version of its views and loss; it is part
-    of every pre-training's config (and so of its run key), so that a changed recipe is never read from a run the
-    old one made. ``starts_from`` (empty: a random encoder) names the arms whose stored pre-trainings on the same
-    pool initialise the encoder (``build_encoder`` makes it from as many backbones, ``start`` loads their weights);
-    ``trains`` False keeps that starting encoder as it is, with no step of its own. ``views_per_image`` is how many
-    augmented views of an image one step passes through the encoder (what a compute-matched comparison counts).
+    ``python -m benchmarks.throughput``; None: not benchmarked). ``create`` makes it on an encoder for a pool whose
+    labels have ``class_counts`` images each, drawing its heads' initial weights from torch's global generator.
+    ``lr`` is its pre-training's learning rate at batch 256 (SGD, scaled linearly with the batch): lightly's
+    CIFAR-10 recipe at half its rate, unless a method needs its own. ``recipe`` names the version of its views and
+    loss; it is part of every pre-training's config (and so of its run key), so that a changed recipe is never read
+    from a run the old one made. ``starts_from`` (empty: a random encoder) names the arms whose stored pre-trainings
+    on the same pool initialise the encoder (``build_encoder`` makes it from as many backbones, ``start`` loads
+    their weights); ``trains`` False keeps that starting encoder as it is, with no step of its own.
+    ``views_per_image`` is how many augmented views of an image one step passes through the encoder (what a
+    compute-matched comparison counts).
     """
 
     arm: Arm

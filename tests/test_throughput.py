@@ -1,4 +1,5 @@
-"""The benchmark's code path on a tiny problem (a smoke test, not a timing test): python -m medlib bench."""
+"""The throughput benchmark's code path on a tiny problem (a smoke test, not a timing test), and the reader of its
+recorded rows: python -m benchmarks.throughput."""
 
 import json
 
@@ -6,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from medlib import bench
-from medlib.cli import main
+from benchmarks import throughput as bench
+from benchmarks import throughput_results as results
+from benchmarks.throughput import main
 from medlib.validation import ParameterError
 
 
@@ -115,79 +117,25 @@ def test_bad_benchmark_options_are_refused(kwargs):
         bench.run_benchmark(**kwargs)
 
 
-def test_cli_bench_refuses_a_bad_size_in_one_line(capsys):
-    assert main(["bench", "--sizes", "32"]) == 2
+def test_the_command_line_refuses_a_bad_size_in_one_line(capsys):
+    assert main(["--sizes", "32"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: sizes=[32] contains 32; allowed: 28, 64, 128, 224"]
 
 
-def step_by_step_view(aug, images, g):
-    """medlib's views before they were fused (one op per recipe step): the reference for the fast path."""
-    import math
-
-    import torch.nn.functional as F
-
-    def uniform(n, low, high):
-        return torch.rand(n, generator=g) * (high - low) + low
-
-    def luma(x):
-        return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
-
-    n = images.shape[0]
-    x = images.float().div_(255).expand(-1, 3, -1, -1)
-    area = uniform(n, *aug.crop_scale)
-    ratio = torch.exp(uniform(n, math.log(aug.crop_ratio[0]), math.log(aug.crop_ratio[1])))
-    w, h = torch.sqrt(area * ratio).clamp(max=1.0), torch.sqrt(area / ratio).clamp(max=1.0)
-    cx, cy = (torch.rand(n, generator=g) * 2 - 1) * (1 - w), (torch.rand(n, generator=g) * 2 - 1) * (1 - h)
-    flip = torch.where(torch.rand(n, generator=g) < aug.hflip, -1.0, 1.0)
-    zero = torch.zeros_like(w)
-    theta = torch.stack([torch.stack([w * flip, zero, cx], 1), torch.stack([zero, h, cy], 1)], 1)
-    x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), mode="bilinear",
-                      padding_mode="reflection", align_corners=False)
-    if aug.jitter > 0:
-        on = (torch.rand(n, generator=g) < aug.jitter_p).view(n, 1, 1, 1)
-        b, c, s = (uniform(n, max(0.0, 1 - aug.jitter), 1 + aug.jitter).view(n, 1, 1, 1) for _ in range(3))
-        y = x * b
-        mean = luma(y).mean(dim=(2, 3), keepdim=True)
-        y = (y - mean) * c + mean
-        y = ((y - luma(y)) * s + luma(y)).clamp_(0, 1)
-        if aug.gamma > 0:
-            y = y ** torch.exp(uniform(n, -math.log1p(aug.gamma), math.log1p(aug.gamma))).view(n, 1, 1, 1)
-        x = torch.where(on, y, x)
-    if aug.grey_p > 0:
-        x = torch.where((torch.rand(n, generator=g) < aug.grey_p).view(n, 1, 1, 1), luma(x).expand_as(x), x)
-    if aug.solarize_p > 0:
-        x = torch.where((torch.rand(n, generator=g) < aug.solarize_p).view(n, 1, 1, 1) & (x >= 0.5), 1 - x, x)
-    return (x - 0.5) / 0.5
-
-
-@pytest.mark.parametrize("view", ["SIMCLR_VIEW", "BYOL_VIEWS[1]", "SUPERVISED_VIEW"])
-@pytest.mark.parametrize("channels,size", [(3, 28), (1, 64)])
-def test_fast_views_equal_the_step_by_step_recipe(view, channels, size):
-    from medlib import augment
-
-    aug = eval(view, vars(augment))
-    images = torch.randint(0, 256, (64, channels, size, size), dtype=torch.uint8)
-    g_fast, g_ref = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
-    fast = aug(images, g_fast)
-    assert fast.is_contiguous(memory_format=torch.channels_last) and -1 <= fast.min() <= fast.max() <= 1
-    assert torch.allclose(fast, step_by_step_view(aug, images, g_ref), atol=1e-5)
-    assert torch.equal(g_fast.get_state(), g_ref.get_state())  # the same random numbers, in the same order
-
-
 def test_recorded_rows_are_read_tabled_checked_against_the_goals_and_plotted():
-    rows = bench.read_rows(["benchmarks/cpu_2026-11-26_bf16_bench.jsonl",
-                            "benchmarks/cpu_2026-11-27_avx2_28px_bench.jsonl",
-                            "benchmarks/cpu_2026-11-27_avx2_64px_bench.jsonl",
-                            "benchmarks/gpu_2026-11-27_h100_fdd3ce1/bench.jsonl",
-                            "benchmarks/gpu_2026-11-27_h100_full_profile/bench.jsonl"])
+    rows = results.read_rows(["benchmarks/results/2026-11-26/cpu_bf16_bench.jsonl",
+                              "benchmarks/results/2026-11-27/cpu_avx2_28px_bench.jsonl",
+                              "benchmarks/results/2026-11-27/cpu_avx2_64px_bench.jsonl",
+                              "benchmarks/results/2026-11-27/gpu_h100_fdd3ce1/bench.jsonl",
+                              "benchmarks/results/2026-11-27/gpu_h100_full_profile/bench.jsonl"])
     assert len(rows) == 16 and "samples" not in rows and rows["a_eager"].notna().sum() == 8  # eager: GPU rows only
     assert rows["stem"].tolist() == ["imagenet"] * 14 + ["cifar"] * 2  # rows from before --stem: the ImageNet stem
-    table = bench.rows_table(rows)
+    table = results.rows_table(rows)
     assert list(table.columns) == ["a medlib", "a eager", "b standard", "c compute", "a/b", "a/c", "graph gain",
                                    "bf16 gain"]
-    assert table.index.names == bench.INDEX and table.index.is_unique
-    goals = bench.goals(rows).reset_index()
+    assert table.index.names == results.INDEX and table.index.is_unique
+    goals = results.goals(rows).reset_index()
     on_cuda = goals["device"].str.contains("(CUDA)", regex=False)
     cuda, cpu = goals[on_cuda], goals[~on_cuda]
     assert (cuda["a/b goal"] == 5.0).all() and (cpu["a/c goal"] == 0.90).all() and len(cuda) == 8
@@ -195,7 +143,17 @@ def test_recorded_rows_are_read_tabled_checked_against_the_goals_and_plotted():
     assert (goals["a/c met"] == "yes").all() and cuda["a/c"].min() >= 0.90  # GPU: 0.900-0.99 against 0.85
     # a/b: met on the AVX-512 CPU in bf16 at 28 px, nowhere on the AVX2 VM, on the GPU but for the cifar stem
     assert (goals["a/b met"] == "yes").tolist() == [True] * 2 + [False] * 6 + [True] * 6 + [False] * 2
-    fig = bench.plot_rows(rows)
+    fig = results.plot_rows(rows)
     assert len(fig.axes) == 3 and [len(ax.patches) for ax in fig.axes] == [4 * 3, 4 * 3, 8 * 4]
     labels = [t.get_text() for t in fig.axes[2].get_yticklabels()]
     assert labels[-1] == "BYOL, 64 px,\nbatch 512, cifar stem" and "stem" not in labels[0]
+
+
+def test_the_rows_reader_prints_both_tables_and_refuses_a_missing_file(capsys):
+    results.main(["benchmarks/results/2026-11-27/gpu_h100_fdd3ce1/bench.jsonl"])
+    out = capsys.readouterr().out
+    assert "a medlib" in out and "a/b goal" in out
+    with pytest.raises(SystemExit) as exit_:
+        results.main(["benchmarks/results/nowhere.jsonl"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().endswith("no such file: benchmarks/results/nowhere.jsonl")

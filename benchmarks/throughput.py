@@ -32,34 +32,36 @@ reported too, since other load on the machine barely moves them. On CUDA the uin
 peak device memory is recorded, the loader pins memory, every variant is timed in blocks, and the host
 synchronises only around a block.
 
-    python -m medlib bench --sizes 28 64 --batch-size 256 --steps 3 --repeats 5 --out bench.jsonl
+    python -m benchmarks.throughput --sizes 28 64 --batch-size 256 --steps 3 --repeats 5 --out bench.jsonl
+
+The rows it appends (``--out``, JSON lines with every sample) go to ``benchmarks/results/<date>/``; the book's
+page *Pipeline speed* reads them with :mod:`benchmarks.throughput_results`.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
+import sys
 import statistics
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from .compute import cuda_graphs, default_device, precision
-from .data import SIZES, data_root, file_name, source_pool
-from .models import STEMS, backbone
-from .plots import bar_offsets, figure, legend_below
-from .methods import BENCHMARKED, Method
-from .pretrain import PretrainConfig
-from .provenance import device as describe_device
-from .step import WARMUP_STEPS, TrainStep, sgd
-from .validation import check_choice, check_choices, check_number, check_numbers
+from medlib.compute import cuda_graphs, default_device, precision
+from medlib.data import SIZES, DataError, data_root, file_name, source_pool
+from medlib.methods import BENCHMARKED, Method
+from medlib.models import STEMS, backbone
+from medlib.pretrain import PretrainConfig
+from medlib.provenance import device as describe_device
+from medlib.step import WARMUP_STEPS, TrainStep, sgd
+from medlib.validation import ParameterError, check_choice, check_choices, check_number, check_numbers
 
 METHODS = tuple(BENCHMARKED)  # the registered methods with a lightly transform: simclr, byol, ...
 RECIPES = ("matched", "default")
@@ -343,76 +345,29 @@ def table(rows: list[dict], workers=(0, 2)) -> str:
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
 
 
-METHOD_LABELS = {name: method.title for name, method in BENCHMARKED.items()}
-VARIANTS = {"b": ("b: standard recipe (PIL, DataLoader)", "#999999"),  # row key: (legend, colour)
-            "a_eager": ("a eager: medlib's step without CUDA graphs", "#9ecae1"),
-            "a": ("a: medlib's step", "#08519c"), "c": ("c: compute bound (views made beforehand)", "#fdae6b")}
-OPTIONAL = ("a_eager", "c_eager", "graph_gain", "a_fp32", "bf16_gain")  # absent from rows of older runs
-INDEX = ["device", "size (px)", "stem", "method", "batch"]  # what tells the rows of a table apart
+def main(argv: list[str] | None = None) -> int:
+    """The command line; a bad option or missing data is one line on stderr (exit 2 / 1)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[28, 64])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per repeat")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--methods", nargs="+", help=f"{', '.join(METHODS)} (default: all)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2],
+                        help="DataLoader worker counts tried for the standard recipe (b is the fastest)")
+    parser.add_argument("--no-amp", dest="amp", action="store_false",
+                        help="float32 even where the device has native bf16")
+    parser.add_argument("--stem", default="imagenet", help="ResNet-18 stem: imagenet (quick profile) or cifar (full)")
+    parser.add_argument("--out", help="append the results as JSON lines to this file")
+    args = parser.parse_args(argv)
+    try:
+        run_benchmark(args.sizes, args.batch_size, args.steps, args.repeats, args.methods or METHODS, args.out,
+                      workers=args.workers, amp=args.amp, stem=args.stem)
+    except (ParameterError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, ParameterError) else 1
+    return 0
 
 
-def read_rows(paths) -> pd.DataFrame:
-    """The rows of benchmark JSON-lines files (``--out``), without their samples, in file order; columns a row
-    lacks (:data:`OPTIONAL`) are empty, and rows from before ``stem`` was recorded had the ImageNet stem."""
-    rows = [json.loads(line) for path in paths for line in Path(path).read_text().splitlines() if line.strip()]
-    df = pd.DataFrame([{"stem": "imagenet"} | {k: v for k, v in r.items() if k != "samples"} for r in rows])
-    return df.reindex(columns=[*df.columns, *(c for c in OPTIONAL if c not in df)])
-
-
-def rows_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows for reading: images/s of each variant and the ratios, one line per device, size, stem, method and
-    batch."""
-    out = pd.DataFrame({"device": df["device"], "size (px)": df["size"], "stem": df["stem"],
-                        "method": df["method"].map(METHOD_LABELS), "batch": df["batch_size"]})
-    for key, label in (("a", "a medlib"), ("a_eager", "a eager"), ("b", "b standard"), ("c", "c compute")):
-        out[label] = [f"{x:,.0f}" if pd.notna(x) else "-" for x in df[key]]
-    for key, label, decimals in (("a_over_b", "a/b", 2), ("a_over_c", "a/c", 3), ("graph_gain", "graph gain", 2),
-                                 ("bf16_gain", "bf16 gain", 2)):
-        out[label] = [f"{x:.{decimals}f}" if pd.notna(x) else "-" for x in df[key]]
-    return out.set_index(INDEX)
-
-
-GOALS = {"CPU": {"a/b": 1.3, "a/c": 0.90}, "CUDA": {"a/b": 5.0, "a/c": 0.85}}  # issue 5's targets per device kind
-
-
-def goals(df: pd.DataFrame) -> pd.DataFrame:
-    """Each row's a/b and a/c against the goals for its kind of device (:data:`GOALS`): value, goal, met."""
-    out = []
-    for _, r in df.iterrows():
-        kind = "CUDA" if "(CUDA)" in r["device"] else "CPU"
-        line = {"device": r["device"], "size (px)": r["size"], "stem": r["stem"], "method": METHOD_LABELS[r["method"]],
-                "batch": r["batch_size"]}
-        for ratio, key in (("a/b", "a_over_b"), ("a/c", "a_over_c")):
-            line |= {ratio: round(r[key], 3), f"{ratio} goal": GOALS[kind][ratio],
-                     f"{ratio} met": "yes" if r[key] >= GOALS[kind][ratio] else "no"}
-        out.append(line)
-    return pd.DataFrame(out).set_index(INDEX)
-
-
-def _stem_note(stem: str) -> str:
-    """A plot label's mention of the stem: only the full profile's small-input stem is named."""
-    return "" if stem == "imagenet" else f", {stem} stem"
-
-
-def plot_rows(df: pd.DataFrame):
-    """Images/s of each variant for every benchmark row, one panel (with its own scale) per device."""
-    devices = list(dict.fromkeys(df["device"]))
-    fig, axes = figure(1, len(devices), 11 / max(2, len(devices)), 0.55 * max(df.groupby("device").size()) + 1.2)
-    for ax, device in zip(axes[0], devices):
-        rows = df[df["device"] == device].reset_index(drop=True)
-        variants = [v for v in VARIANTS if rows[v].notna().any()]
-        offsets, height = bar_offsets(len(variants))
-        for i, v in enumerate(variants):
-            ax.barh(np.arange(len(rows)) + offsets[i], rows[v].astype(float), height,
-                    color=VARIANTS[v][1], label=VARIANTS[v][0])
-        ax.set_yticks(np.arange(len(rows)), [f"{METHOD_LABELS[m]}, {s} px,\nbatch {b}{_stem_note(t)}" for m, s, b, t in
-                                             zip(rows["method"], rows["size"], rows["batch_size"], rows["stem"])],
-                      fontsize=7)
-        ax.invert_yaxis()
-        ax.set_xlabel("source images / s (two views each)")
-        ax.set_title(device.replace(", ", "\n", 1), fontsize=8)
-        ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k" if x >= 1000 else f"{x:g}")
-        ax.spines[["top", "right"]].set_visible(False)
-    legend_below(fig, max(axes[0], key=lambda ax: len(ax.get_legend_handles_labels()[0])), ncol=2)
-    fig.tight_layout()
-    return fig
+if __name__ == "__main__":
+    sys.exit(main())
