@@ -45,16 +45,12 @@ def study_runs(P: types.SimpleNamespace, progress: bool = False) -> pd.DataFrame
     return label_conditions(run_grid(study_configs(P), progress=progress))
 
 
-def _done(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["skipped"].isna()] if "skipped" in df else df
-
-
 def replicates(df: pd.DataFrame, metric: str = "auc", predictions=None, resamples: int = stats.RESAMPLES,
                seed: int = 0) -> dict:
     """:func:`medlib.stats.bootstrap` of every condition of ``df`` (:func:`label_conditions` rows; skipped
     runs left out). ``predictions``: ``{run: Prediction}`` (default: read from the run store)."""
     check_choice("metric", metric, METRICS)
-    done = _done(df)
+    done = stats.completed(df)
     scores = predictions if predictions is not None else test_predictions(done)
     return stats.bootstrap(done, scores, metric, CONDITION, resamples, seed)
 
@@ -75,7 +71,7 @@ def decision_table(df: pd.DataFrame, metric: str = "auc", alpha: float = stats.A
     False: a pre-trained arm has one pre-training, so the intervals leave out pre-training variance."""
     _check(correction, alpha)
     reps = replicates(df, metric, predictions, resamples, seed)
-    spread = stats.seed_summary(_done(df), CONDITION + ["arm"], [metric]).set_index(CONDITION + ["arm"])
+    spread = stats.seed_summary(stats.completed(df), CONDITION + ["arm"], [metric]).set_index(CONDITION + ["arm"])
     rows = []
     for key, r in reps.items():
         order = np.argsort(-r.observed, kind="stable")
@@ -134,14 +130,14 @@ def arm_intervals(runs: pd.DataFrame, metric: str = "auc", resamples: int = stat
                   predictions=None) -> pd.DataFrame:
     """Each arm's mean test ``metric`` with its 95 % interval (:func:`medlib.stats.intervals`) per target and
     protocol under all labels: what the book's answer table shows (:func:`medlib.tables.answer_table`)."""
-    conditions = label_conditions(_done(runs))
+    conditions = label_conditions(stats.completed(runs))
     conditions = conditions[conditions["scenario"] == scenarios.ALL_LABELS]
     return stats.intervals(replicates(conditions, metric, predictions, resamples, seed), CONDITION)
 
 
 def gain_matrix(df: pd.DataFrame, table: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
     """Conditions (rows, named as in :func:`condition_names`) x arms: mean ``metric`` minus scratch's."""
-    done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = stats.completed(df)
     means = done.groupby(CONDITION + ["arm"], sort=False, dropna=False)[metric].mean().unstack("arm")
     means = means.reindex(pd.MultiIndex.from_frame(table[CONDITION]))
     arms = in_arm_order(means.columns)

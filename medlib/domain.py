@@ -33,6 +33,7 @@ from .models import backbone
 from .plots import ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below
 from .prose import listing
 from .pretrain import PRETRAINED_ARMS, features
+from .stats import completed
 from .study import pretrain_config
 
 # imaging modality of each MedMNIST 2D dataset (MedMNIST v2, Table 1)
@@ -149,7 +150,7 @@ def gains(df: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
     rows (scratch rows have none). Seeds are averaged first; ``gain_std`` is the spread over seeds of the
     arm's metric (the scratch mean taken as fixed).
     """
-    done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = completed(df)
     scratch = summarize(done[done["arm"] == "scratch"], ["target", "protocol"], metrics=[metric])
     scratch = scratch.set_index(["target", "protocol"])[f"{metric}_mean"].rename("scratch")
     arms = summarize(done[done["arm"].isin(PRETRAINED_ARMS)], ["target", "pool", "arm", "protocol"], metrics=[metric])

@@ -23,7 +23,7 @@ from .pretrain import (PRETRAINED_ARMS, PretrainConfig, load_encoder, new_encode
                        starting_points)
 from .samplers import label_subset
 from .scenarios import SCENARIOS, check_scenario
-from .stats import Prediction, seed_summary
+from .stats import Prediction, completed, seed_summary
 from .store import RunStore, StoreError, load_torch, save_torch
 from .validation import ParameterError, check_choice, check_number, check_numbers
 
@@ -224,7 +224,7 @@ def run_grid(configs: list[AdaptConfig], store: RunStore | None = None, progress
 def summarize(df: pd.DataFrame, by: list[str], metrics=METRICS) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each metric, one row per group (skipped runs left out; no rows
     when every run was skipped)."""
-    done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = completed(df)
     done = done.reindex(columns=list(dict.fromkeys([*done.columns, *metrics])))  # all skipped: no metric columns
     return seed_summary(done, by, metrics)
 
@@ -233,7 +233,7 @@ def test_predictions(df: pd.DataFrame, store: RunStore | None = None) -> dict:
     """``{run key: Prediction}`` of the stored (not skipped) runs of ``df`` (:func:`run_grid` rows): the test
     scores each run wrote (:func:`medlib.metrics.write_predictions`), the test labels, and the minority class."""
     store, out, tests = store or RunStore(), {}, {}
-    done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = completed(df)
     for row in done.itertuples():
         split = tests.setdefault((row.target, row.size), load(row.target, "test", row.size))
         scenario = types.SimpleNamespace(target=row.target, size=row.size, minority=row.minority)

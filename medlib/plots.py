@@ -22,6 +22,7 @@ from .data import ImageSet
 from .methods import ARM_COLOURS, ARMS
 from .metrics import METRICS
 from .scenarios import SCENARIOS
+from .stats import completed
 
 ARM_LABELS = methods.ARM_LABELS | {"majority": "Majority class (baseline)"}  # arms' order and colours: methods
 PROTOCOL_LABELS = {"linear": "Linear probe", "finetune": "Fine-tuning"}
@@ -307,7 +308,7 @@ def plot_condition(df: pd.DataFrame, target: str, scenario: str, protocol: str, 
                    metric: str = "auc"):
     """One condition family for the explorer: ``metric`` per arm against the scenario level (or bars when
     the scenario has one level), every seed as a dot; ``arm`` is highlighted (``"all"``: none faded)."""
-    done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = completed(df)
     part = done[(done["target"] == target) & (done["scenario"] == scenario) & (done["protocol"] == protocol)]
     fig, ax = plt.subplots(figsize=(5.2, 3.2), dpi=DPI)
     plt.close(fig)
@@ -356,7 +357,7 @@ def explorer(df: pd.DataFrame):
     import io
 
     import ipywidgets as widgets
-    done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = completed(df)
 
     def options(column):
         return list(dict.fromkeys(done[column]))

@@ -152,7 +152,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = N
     method = method.to(device)
     bs = min(cfg.batch_size, len(pool))
     steps = len(pool) // bs
-    history = _train(cfg, method, pool, bank, held_out, bs, run_dir, device, progress) if method.trains else []
+    history = _train(cfg, method, pool, bank, held_out, bs, steps, run_dir, device, progress) if method.trains else []
     save_torch(method.encoder.state_dict(), run_dir / "encoder.pt")
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return {"history": history, "n_images": len(pool), "classes": list(pool.classes), "dropped": pool.dropped,
@@ -161,8 +161,9 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device | None = N
 
 
 def _train(cfg: PretrainConfig, method: Method, pool: ImageSet, bank: ImageSet, held_out: ImageSet, bs: int,
-           run_dir: Path, device: torch.device, progress: bool) -> list[dict]:
-    """The epochs of ``cfg``'s pre-training, resumed from ``run_dir/checkpoint.pt``; their history."""
+           steps: int, run_dir: Path, device: torch.device, progress: bool) -> list[dict]:
+    """The epochs of ``cfg``'s pre-training (``steps`` batches of ``bs`` images each), resumed from
+    ``run_dir/checkpoint.pt``; their history."""
     lr = cfg.lr * bs / 256
     optimizer = sgd(method, lr, cfg.weight_decay)
     start, history = _resume(run_dir / "checkpoint.pt", method, optimizer)
@@ -170,7 +171,6 @@ def _train(cfg: PretrainConfig, method: Method, pool: ImageSet, bank: ImageSet, 
     g = torch.Generator(device)
     idx = torch.empty(bs, dtype=torch.long, device=device)  # the batch's indices, read by the (captured) step
     train_step = TrainStep(method, optimizer, lambda: method.loss(images[idx], labels[idx], g), generators=[g])
-    steps = len(pool) // bs
     total = steps * cfg.epochs
     bar = tqdm(total=total, initial=start * steps, desc=f"pretrain {cfg.arm}", disable=not progress, unit="step")
     try:  # the bar is closed before an error or interrupt is reported

@@ -56,6 +56,12 @@ CORRECTIONS = ("holm", "bh")
 UNDECIDED = "not decided by this evidence"
 
 
+def completed(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a run grid (:func:`medlib.experiment.run_grid`) that hold a result: those with a ``skipped``
+    note (an ``imagenet`` run without its weights) are left out."""
+    return runs[runs["skipped"].isna()] if "skipped" in runs else runs
+
+
 def seed_summary(df: pd.DataFrame, by: Sequence[str], columns: Sequence[str], count: str = "seeds") -> pd.DataFrame:
     """Mean and standard deviation (ddof = 1) of ``columns`` per ``by`` group, named ``<column>_mean`` and
     ``<column>_std``, and the group's size as ``count``; groups in order of first appearance."""

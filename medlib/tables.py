@@ -134,7 +134,7 @@ def pretraining_table(results: Mapping[str, dict]) -> pd.DataFrame:
 
 def majority(df: pd.DataFrame, by: Sequence[str] = ("target",), metrics=tuple(METRIC_LABELS)) -> pd.DataFrame:
     """The majority-class baseline (mean of the ``majority_*`` columns) per group, named like a summary."""
-    done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = stats.completed(df)
     out = done.groupby(list(by), sort=False)[[f"majority_{m}" for m in metrics]].mean()
     out.columns = [f"{m}_mean" for m in metrics]
     return out.reset_index()
@@ -200,7 +200,7 @@ def drop_table(df: pd.DataFrame, x: str = "imbalance_ratio", metrics=("balanced_
     Cells are "mean ± std" of (metric at smallest x - metric at largest x) over seeds: larger is a bigger
     drop. ``least drop`` names, per protocol, the arm with the smallest mean drop of the first metric.
     """
-    done = df[df["skipped"].isna()] if "skipped" in df else df
+    done = stats.completed(df)
     low, high = done[x].min(), done[x].max()
     keys = ["protocol", "arm", "seed"]
     a = done[done[x] == low].set_index(keys)[list(metrics)]
