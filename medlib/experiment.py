@@ -83,8 +83,10 @@ class AdaptConfig:
 
     def to_dict(self) -> dict:
         """The config as stored and hashed; a field added after runs were stored is left out while it holds its
-        default, so that those runs keep their keys (:data:`ADDED_FIELDS`)."""
-        return {k: v for k, v in asdict(self).items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
+        default, so that those runs keep their keys (:data:`ADDED_FIELDS`; the pre-training's as
+        :meth:`PretrainConfig.to_dict` writes it)."""
+        out = {k: v for k, v in asdict(self).items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
+        return out | {"pretrain": self.pretrain.to_dict() if self.pretrain else None}
 
 
 ADDED_FIELDS = {"label_noise": None}  # field -> the default under which it is left out of a run's key

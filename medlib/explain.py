@@ -256,7 +256,12 @@ class ExplainConfig:
         check_number("seed", self.seed, low=0, integer=True)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The run's key: every field, the adaptation's in full (``label_noise`` included, as when the first
+        explain runs were stored) with its pre-training as :meth:`~medlib.pretrain.PretrainConfig.to_dict` writes
+        it."""
+        out = asdict(self)
+        out["adapt"]["pretrain"] = self.adapt.pretrain.to_dict() if self.adapt.pretrain else None
+        return out
 
 
 def _pack(array: np.ndarray) -> dict:

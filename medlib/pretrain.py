@@ -56,6 +56,8 @@ class PretrainConfig:
     max_images: int | None = None
     seed: int = 0
     recipe: str | None = None  # None: the method's (``Method.recipe``)
+    start_lrs: tuple[tuple[str, float], ...] = ()  # the rates of the pre-trainings it starts from, by arm (those
+    # not named: their method's own); kept only for arms it starts from, so a random start never carries any
 
     def __post_init__(self):
         check_choice("arm", self.arm, PRETRAINED_ARMS)
@@ -73,13 +75,30 @@ class PretrainConfig:
             object.__setattr__(self, "recipe", get(self.arm).recipe)
         check_choice("recipe", self.recipe, (get(self.arm).recipe,))
         check_number("lr", self.lr, low=0, low_open=True)
+        rates = dict(self.start_lrs)
+        for arm, rate in rates.items():
+            check_choice("start_lrs", arm, PRETRAINED_ARMS)
+            check_number(f"start_lrs[{arm}]", rate, low=0, low_open=True)
+        earlier = _earlier_arms(self.arm)
+        object.__setattr__(self, "start_lrs", tuple(sorted((a, float(r)) for a, r in rates.items() if a in earlier)))
         check_number("weight_decay", self.weight_decay, low=0)
         if self.max_images is not None:
             check_number("max_images", self.max_images, low=2, integer=True)
         check_number("seed", self.seed, low=0, integer=True)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config as stored and hashed; ``start_lrs`` is left out while empty, so that the runs stored
+        before it existed keep their keys."""
+        return {k: v for k, v in asdict(self).items() if not (k == "start_lrs" and not v)}
+
+
+def _earlier_arms(arm: str) -> set[str]:
+    """The arms whose pre-trainings ``arm``'s encoder goes through before its own (``Method.starts_from``, all
+    the way back)."""
+    out = set()
+    for first in get(arm).starts_from:
+        out |= {first} | _earlier_arms(first)
+    return out
 
 
 @torch.no_grad()
@@ -126,8 +145,10 @@ def pools(cfg: PretrainConfig, knn_images: int = 2000) -> tuple[ImageSet, ImageS
 
 def starting_points(cfg: PretrainConfig) -> tuple[PretrainConfig, ...]:
     """The pre-trainings whose encoders ``cfg``'s method starts from (``Method.starts_from``: the same pool,
-    epochs, batch and seed, each with its own method's recipe and rate); empty for a random encoder."""
-    return tuple(replace(cfg, arm=arm, lr=None, recipe=None) for arm in get(cfg.arm).starts_from)
+    epochs, batch and seed, each with its own method's recipe, at its rate in ``cfg.start_lrs`` or else its
+    method's own); empty for a random encoder."""
+    rates = dict(cfg.start_lrs)
+    return tuple(replace(cfg, arm=arm, lr=rates.get(arm), recipe=None) for arm in get(cfg.arm).starts_from)
 
 
 def lineage(cfg: PretrainConfig) -> list[PretrainConfig]:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from .adapt import PROTOCOLS
 from .data import FLAGS, SIZES
-from .methods import ARMS
+from .methods import ARMS, TRAINING_ARMS
 from .models import BACKBONES, STEMS
 from .validation import (ParameterError, check_choice, check_choices, check_number, check_numbers,
                          check_sequence)
@@ -27,7 +27,8 @@ FULL_FLAGS = ("pathmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamn
               "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")
 
 _COMMON = dict(size=28, backbone="resnet18", stem="imagenet", arms=list(ARMS), protocols=list(PROTOCOLS),
-               target="breastmnist", sources=None, minority=None, per_class=None, pretrain_per_seed=False)
+               target="breastmnist", sources=None, minority=None, per_class=None, pretrain_per_seed=False,
+               pretrain_lrs={})
 
 PROFILES = {
     # seconds per notebook: real offline data, tiny subsets, one epoch (CI and nbval)
@@ -86,6 +87,16 @@ def _flag(name, value):
     return value
 
 
+def _rates(name, value):
+    """``{arm: learning rate}`` for arms that train (``benchmarks.pretrain_lr`` chooses them on val)."""
+    if not isinstance(value, dict):
+        raise ParameterError(f"{name}={value!r} is not allowed; give a dict of arm: rate, e.g. {{'tl': 0.12}}")
+    for arm, rate in value.items():
+        check_choice(name, arm, TRAINING_ARMS)
+        check_number(f"{name}[{arm!r}]", rate, low=0, low_open=True)
+    return value
+
+
 def _either(values) -> str:
     values = [str(v) for v in values]
     return f"{', '.join(values[:-1])} or {values[-1]}"
@@ -125,6 +136,7 @@ KNOBS = {
     "pretrain_max_images": Knob(partial(_optional, partial(_int, low=2)),
                                 "seeded subset of the source pool used for pre-training (None: all)"),
     "pretrain_batch_size": Knob(partial(_int, low=2), "pre-training batch size"),
+    "pretrain_lrs": Knob(_rates, "{arm: pre-training rate at batch 256}; an arm not named: its method's own"),
     "pretrain_per_seed": Knob(_flag,
                               "True: each seed adapts a pre-training of its own (spreads include pre-training)"),
     "finetune_epochs": Knob(partial(_int, low=1), "epochs of full fine-tuning"),
@@ -159,7 +171,7 @@ def parameters_cell(names) -> str:
 
 def _literal(name: str, value):
     """``papermill -p seeds "[0,1,2]"`` passes the list as text: read it as a Python literal."""
-    if not (isinstance(value, str) and value.strip()[:1] in "[("):
+    if not (isinstance(value, str) and value.strip()[:1] in "[({"):
         return value
     try:
         return ast.literal_eval(value)

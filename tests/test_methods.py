@@ -176,3 +176,28 @@ def test_fusion_concatenates_the_stored_tl_and_simclr_encoders_unchanged(tmp_pat
     assert 0 <= run_adaptation(adapt, store, progress=False)["test"]["auc"] <= 1
     maps = gradcam(load_model(adapt, store), images[:2], [0, 1])
     assert maps.shape == (2, 28, 28) and np.isfinite(maps).all()
+
+
+def test_a_profiles_pretraining_rates_reach_each_arm_and_the_encoders_it_starts_from():
+    """``pretrain_lrs`` sets an arm's rate and, for an arm that starts from other arms' encoders (the bridge,
+    fusion), the rate of those pre-trainings too; without it every config (and so every stored run's key) is as
+    before the knob existed."""
+    from medlib.pretrain import PRETRAINED_ARMS, starting_points
+    from medlib.profiles import parameters
+    from medlib.study import adapt_configs, pretrain_config
+
+    P = parameters(profile="quick")
+    default = {a: pretrain_config(P, a, "breastmnist") for a in PRETRAINED_ARMS}
+    assert all("start_lrs" not in c.to_dict() for c in default.values())
+    assert all("start_lrs" not in c.to_dict()["pretrain"] for c in adapt_configs(P, "breastmnist", seeds=[0])
+               if c.pretrain)
+    P = parameters(profile="quick", pretrain_lrs="{'tl': 0.12}")  # as papermill -p passes it
+    tuned = {a: pretrain_config(P, a, "breastmnist") for a in PRETRAINED_ARMS}
+    assert tuned["tl"].lr == 0.12 and tuned["ssl-simclr"] == default["ssl-simclr"]
+    assert starting_points(tuned["bridge-simclr"]) == (tuned["tl"],)
+    assert tuned["bridge-simclr"].lr == default["bridge-simclr"].lr and tuned["bridge-simclr"] != default["bridge-simclr"]
+    assert starting_points(tuned["fusion"]) == (tuned["tl"], default["ssl-simclr"])
+    with pytest.raises(ParameterError, match="pretrain_lrs='scratch' is not allowed"):
+        parameters(profile="quick", pretrain_lrs={"scratch": 0.1})
+    with pytest.raises(ParameterError, match=r"pretrain_lrs\['tl'\]=0 is not allowed"):
+        parameters(profile="quick", pretrain_lrs={"tl": 0})
