@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from medlib.experiment import pretrained, run_adaptation
-from medlib.pretrain import PRETRAINED_ARMS
+from medlib.methods import TRAINING_ARMS
 from medlib.profiles import parameters
 from medlib.store import RunStore
 from medlib.study import adapt_configs, pretrain_config
@@ -34,21 +34,27 @@ def budgets(epochs: int, every: int) -> list[int]:
     return sorted(set(range(every, epochs + 1, every)) | {epochs})
 
 
+def pretrain_and_probe(P, arm: str, target: str, store: RunStore) -> tuple[dict, dict]:
+    """``arm``'s pre-training on ``target``'s source pool under ``P`` and the target's linear probe on it (the
+    run of ``P``'s linear protocol, seed 0), each read from the run store or computed first."""
+    run = pretrained(pretrain_config(P, arm, target), store, progress=False)
+    probe_cfg = adapt_configs(P, target, arms=[arm], protocols=["linear"], seeds=[0])[0]
+    return run, run_adaptation(probe_cfg, store, progress=False)
+
+
 def curve(profile: str, target: str, arms: list[str], epochs: int, every: int, out: Path, say=print) -> list[dict]:
     """Compute (or read from the run store) every budget's pre-training and probe; write the JSON lines to
     ``out/budget_curve.jsonl`` as they come; return the rows."""
     check_number("epochs", epochs, low=1, integer=True)
     check_number("every", every, low=1, high=epochs, integer=True)
-    check_choices("arms", arms, PRETRAINED_ARMS)
+    check_choices("arms", arms, TRAINING_ARMS)
     store, rows = RunStore(), []
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "budget_curve.jsonl", "w") as lines:
         for arm in arms:
             for budget in budgets(epochs, every):
-                P = parameters(profile=profile, target=target, pretrain_epochs=budget)
-                run = pretrained(pretrain_config(P, arm, target), store, progress=False)
-                probe_cfg = adapt_configs(P, target, arms=[arm], protocols=["linear"], seeds=[0])[0]
-                probe = run_adaptation(probe_cfg, store, progress=False)
+                run, probe = pretrain_and_probe(parameters(profile=profile, target=target, pretrain_epochs=budget),
+                                                arm, target, store)
                 new = [{"kind": "monitor", "arm": arm, "target": target, "budget": budget, "epoch": h["epoch"],
                         "knn_acc": h["knn_acc"], "loss": h["loss"]} for h in run["history"]]
                 new.append({"kind": "probe", "arm": arm, "target": target, "budget": budget,
@@ -100,7 +106,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="gpu", help="the profile whose pool and recipe are measured")
     p.add_argument("--target", default="breastmnist", help="the target whose pool and probe are measured")
-    p.add_argument("--arms", nargs="+", default=list(PRETRAINED_ARMS))
+    p.add_argument("--arms", nargs="+", default=list(TRAINING_ARMS), help="arms that train (default: all)")
     p.add_argument("--epochs", type=int, default=200, help="the longest budget")
     p.add_argument("--every", type=int, default=50, help="the step between budgets")
     p.add_argument("--tolerance", type=float, default=0.005, help="probe val AUC within this of the best counts")

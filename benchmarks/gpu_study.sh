@@ -4,6 +4,8 @@
 #      archives/$PROFILE) imported into the run store, so a run that stopped midway is continued, not redone,
 #   a. the budget curve (benchmarks/budget_curve.py) on BreastMNIST's pool: budgets of CURVE_EVERY up to
 #      CURVE_EPOCHS epochs; its runs at the profile's budget are the profile's own, so compute reuses them,
+#   a2. the pre-training rate of each arm (benchmarks/pretrain_lr.py) on the same pool: each method's own rate
+#      times each of LR_SCALES (empty: skipped); its x1 runs are the profile's own,
 #   b. issue 19's speed-up: `compute --only $SPEEDUP_ONLY` from an empty store with N jobs for each N in
 #      SPEEDUP_JOBS, side by side (the last N's runs are kept), then `compute --profile $PROFILE --jobs $JOBS`
 #      chapter by chapter, one timing line each (timings.tsv),
@@ -12,6 +14,7 @@
 # Everything runs under one deadline (STUDY_SECONDS from the start) and leaves what it has under $OUT.
 # Usage on the GPU: OUT=results MEDLIB_DATA=.gpu_data bash benchmarks/gpu_study.sh
 # On a CPU, end to end at a tiny budget: MEDLIB_STUDY_PROFILE=smoke CURVE_EPOCHS=2 CURVE_EVERY=1 CURVE_ARMS=tl \
+#   LR_SCALES="1 2" LR_ARMS=tl \
 #   SPEEDUP_ONLY=02_pretraining SPEEDUP_JOBS="1 2" JOBS=2 CHAPTERS=03_head_to_head OUT=/tmp/out \
 #   MEDLIB_DATA=... bash benchmarks/gpu_study.sh
 set -u
@@ -51,6 +54,12 @@ if [ "${CURVE_EPOCHS:-100}" -gt 0 ] && [ "$(left)" -gt 0 ]; then
   timeout -k 10 "$(budget "${CURVE_SECONDS:-150}")" python3 -m benchmarks.budget_curve --profile "$PROFILE" \
     --epochs "${CURVE_EPOCHS:-100}" --every "${CURVE_EVERY:-50}" ${CURVE_ARMS:+--arms $CURVE_ARMS} \
     --out "$OUT/curve" 2>&1 | tee "$OUT/curve.log"
+fi
+
+LR_SCALES=${LR_SCALES-0.5 1 2}
+if [ -n "$LR_SCALES" ] && [ "$(left)" -gt 0 ]; then
+  timeout -k 10 "$(budget "${LR_SECONDS:-150}")" python3 -m benchmarks.pretrain_lr --profile "$PROFILE" \
+    --scales $LR_SCALES ${LR_ARMS:+--arms $LR_ARMS} --out "$OUT/pretrain_lr" 2>&1 | tee "$OUT/pretrain_lr.log"
 fi
 
 printf "what\tjobs\tseconds\texit\tsummary\n" > "$OUT/timings.tsv"

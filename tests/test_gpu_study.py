@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _study(out: Path, store: Path, **env) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | dict(
-        OUT=str(out), MEDLIB_RUNS=str(store), MEDLIB_STUDY_PROFILE="smoke", CURVE_EPOCHS="0", SPEEDUP_JOBS="",
+        OUT=str(out), MEDLIB_RUNS=str(store), MEDLIB_STUDY_PROFILE="smoke", CURVE_EPOCHS="0", LR_SCALES="", SPEEDUP_JOBS="",
         CHAPTERS="01_data", STUDY_SECONDS="120") | env
     return subprocess.run(["bash", "benchmarks/gpu_study.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)

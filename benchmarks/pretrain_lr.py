@@ -1,0 +1,117 @@
+"""The pre-training learning rate of each arm, chosen on validation data with the same budget for every arm.
+
+For each arm that trains (:data:`medlib.methods.TRAINING_ARMS`), pre-trains on ``--target``'s source pool under
+the profile (its epochs, batch and pool) at its method's own rate times each of ``--scales`` (default 0.5, 1 and
+2: three rates per arm, centred on the method's own; the bridge's TL start keeps TL's own rate), and fits the
+target's linear probe on each encoder (the profile's linear protocol, seed 0). Every run goes to the run store;
+the x1 runs are the profile's own. Records, as JSON lines while it goes, per arm and rate: the probe's val AUC,
+the pre-training's last held-out kNN accuracy (source pool) and its seconds. Test AUCs are never read.
+
+The choice printed at the end is, per arm, the rate with the highest probe val AUC, or the method's own when that
+is within ``--tolerance`` of it (one seed's val AUC does not separate closer rates); it is written as the value of
+the ``pretrain_lrs`` knob. The PNG shows val AUC and kNN accuracy against the rate.
+
+    MEDLIB_DATA=folder_of_npz MEDLIB_OFFLINE=1 python -m benchmarks.pretrain_lr --profile gpu --out pretrain_lr/
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from benchmarks.budget_curve import pretrain_and_probe
+from medlib.methods import TRAINING_ARMS, get
+from medlib.profiles import parameters
+from medlib.store import RunStore
+from medlib.validation import ParameterError, check_choices, check_number, check_numbers
+
+
+def sweep(profile: str, target: str, arms: list[str], scales: list[float], out: Path, say=print) -> list[dict]:
+    """Compute (or read from the run store) each arm's pre-training and probe at each rate; write the JSON lines
+    to ``out/pretrain_lr.jsonl`` as they come; return the rows."""
+    check_choices("arms", arms, TRAINING_ARMS)
+    check_numbers("scales", scales, low=0, low_open=True)
+    store, rows = RunStore(), []
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "pretrain_lr.jsonl", "w") as lines:
+        for arm in arms:
+            for scale in sorted(scales):
+                lr = get(arm).lr * scale
+                run, probe = pretrain_and_probe(parameters(profile=profile, target=target, pretrain_lrs={arm: lr}),
+                                                arm, target, store)
+                row = {"arm": arm, "target": target, "profile": profile, "scale": scale, "lr": lr,
+                       "val_auc": probe["val_auc"], "knn_acc": run["history"][-1]["knn_acc"],
+                       "loss": run["history"][-1]["loss"], "epochs": len(run["history"]),
+                       "pretrain_seconds": run["seconds"], "device": run["device"], "precision": run["precision"]}
+                lines.write(json.dumps(row) + "\n")
+                lines.flush()
+                rows.append(row)
+                say(f"{arm} lr {lr:g} (x{scale:g}): probe val AUC {row['val_auc']:.3f}, kNN {row['knn_acc']:.3f}, "
+                    f"pre-training {row['pretrain_seconds']:.1f} s")
+    return rows
+
+
+def choice(rows: list[dict], tolerance: float) -> dict[str, float]:
+    """Per arm, the rate of the highest probe val AUC, or the method's own (scale 1) when within ``tolerance``."""
+    out = {}
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        mine = [r for r in rows if r["arm"] == arm]
+        best = max(mine, key=lambda r: r["val_auc"])
+        own = next((r for r in mine if r["scale"] == 1), None)
+        out[arm] = own["lr"] if own and own["val_auc"] >= best["val_auc"] - tolerance else best["lr"]
+    return out
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Probe val AUC (target) and kNN accuracy (source pool) against the rate, relative to each method's own."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        mine = [r for r in rows if r["arm"] == arm]
+        for ax, key in zip(axes, ("val_auc", "knn_acc")):
+            ax.plot([r["scale"] for r in mine], [r[key] for r in mine], marker="o", label=arm)
+    axes[0].set(ylabel="linear-probe val AUC (target)", title=f"target {rows[0]['target']}")
+    axes[1].set(ylabel="held-out kNN accuracy (source pool)", title="pre-training monitor")
+    for ax in axes:
+        ax.set(xscale="log", xlabel="pre-training rate / the method's own")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="gpu", help="the profile whose pool, budget and probe are used")
+    p.add_argument("--target", default="breastmnist", help="the target whose pool and probe are used")
+    p.add_argument("--arms", nargs="+", default=list(TRAINING_ARMS), help="arms that train (default: all)")
+    p.add_argument("--scales", type=float, nargs="+", default=[0.5, 1.0, 2.0],
+                   help="multiples of each method's own rate to try")
+    p.add_argument("--tolerance", type=float, default=0.005, help="keep the method's own rate within this val AUC")
+    p.add_argument("--out", type=Path, default=Path("pretrain_lr"), help="folder for the JSON lines and the PNG")
+    p.add_argument("--replot", action="store_true", help="only draw the PNG from the JSON lines in --out")
+    args = p.parse_args(argv)
+    start = time.time()
+    try:
+        check_number("tolerance", args.tolerance, low=0)
+        rows = ([json.loads(line) for line in (args.out / "pretrain_lr.jsonl").read_text().splitlines()]
+                if args.replot else sweep(args.profile, args.target, args.arms, args.scales, args.out))
+    except ParameterError as e:
+        p.exit(2, f"error: {e}\n")
+    try:
+        plot(rows, args.out / "pretrain_lr.png")
+    except ImportError:
+        print("matplotlib is missing: no PNG; draw it elsewhere with `python -m benchmarks.pretrain_lr --replot "
+              f"--out {args.out}`")
+    print(f"chosen pretrain_lrs: {choice(rows, args.tolerance)} (probe val AUC; the method's own rate within "
+          f"{args.tolerance} of the best); {time.time() - start:.0f} s; {args.out / 'pretrain_lr.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
