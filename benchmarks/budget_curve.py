@@ -7,7 +7,12 @@ and the one at the profile's budget is the profile's own). Records, as JSON line
 
 - ``monitor`` rows: the pre-training's own held-out kNN accuracy after every epoch (its ``history``),
 - ``probe`` rows: the target's linear-probe val AUC (:func:`medlib.adapt.linear_probe` on the frozen encoder, the
-  run of the profile's linear protocol, seed 0) and the pre-training's seconds at each budget.
+  run of the profile's linear protocol, seed 0), the pre-training's seconds and the views its encoder saw (pool
+  images x epochs x ``Method.views_per_image``) at each budget.
+
+Every arm takes the same steps per epoch (same pool and batch), so the curve against epochs is the step-matched
+comparison; against the encoder's views it is the compute-matched one (SimCLR, BYOL and VICReg pass two views of
+an image per step, TL one, so TL at 2E epochs matches an SSL arm at E).
 
 Test AUCs are never recorded: the budget is chosen on validation data only. The suggestion printed at the end is
 the smallest budget whose probe val AUC is within ``--tolerance`` of each arm's best; the PNG shows both curves.
@@ -22,7 +27,7 @@ import time
 from pathlib import Path
 
 from medlib.experiment import pretrained, run_adaptation
-from medlib.methods import TRAINING_ARMS
+from medlib.methods import TRAINING_ARMS, get
 from medlib.profiles import parameters
 from medlib.store import RunStore
 from medlib.study import adapt_configs, pretrain_config
@@ -59,6 +64,7 @@ def curve(profile: str, target: str, arms: list[str], epochs: int, every: int, o
                         "knn_acc": h["knn_acc"], "loss": h["loss"]} for h in run["history"]]
                 new.append({"kind": "probe", "arm": arm, "target": target, "budget": budget,
                             "val_auc": probe["val_auc"], "pretrain_seconds": run["seconds"],
+                            "encoder_views": run["n_images"] * budget * get(arm).views_per_image,
                             "n_images": run["n_images"], "device": run["device"], "precision": run["precision"]})
                 for row in new:
                     lines.write(json.dumps(row) + "\n")
@@ -78,23 +84,29 @@ def suggestion(rows: list[dict], tolerance: float) -> int:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """kNN accuracy per epoch of each arm's longest run, and probe val AUC per budget."""
+    """kNN accuracy per epoch of each arm's longest run, and probe val AUC per budget, against epochs (step-matched)
+    and against the encoder's views (compute-matched; rows from before views were recorded have no such panel)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (knn, probe) = plt.subplots(1, 2, figsize=(10, 4))
+    matched = all("encoder_views" in r for r in rows if r["kind"] == "probe")
+    fig, (knn, probe, *views) = plt.subplots(1, 2 + matched, figsize=(5 * (2 + matched), 4))
     for arm in dict.fromkeys(r["arm"] for r in rows):
         longest = max(r["budget"] for r in rows if r["arm"] == arm)
         monitor = [r for r in rows if r["kind"] == "monitor" and r["arm"] == arm and r["budget"] == longest]
         knn.plot([r["epoch"] for r in monitor], [r["knn_acc"] for r in monitor], label=f"{arm} ({longest} epochs)")
         probes = [r for r in rows if r["kind"] == "probe" and r["arm"] == arm]
         probe.plot([r["budget"] for r in probes], [r["val_auc"] for r in probes], marker="o", label=arm)
+        for ax in views:
+            ax.plot([r["encoder_views"] for r in probes], [r["val_auc"] for r in probes], marker="o", label=arm)
     knn.set(xlabel="epoch", ylabel="held-out kNN accuracy (source pool)", title="pre-training monitor")
     probe.set(xlabel="pre-training epochs (budget)", ylabel="linear-probe val AUC (target)",
-              title=f"target {rows[0]['target']}")
-    for ax in (knn, probe):
+              title=f"target {rows[0]['target']}: step-matched")
+    for ax in views:
+        ax.set(xlabel="views through the encoder", ylabel="linear-probe val AUC (target)", title="compute-matched")
+    for ax in (knn, probe, *views):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

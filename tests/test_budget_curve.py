@@ -20,6 +20,7 @@ def test_curve_records_the_monitor_every_epoch_and_the_probe_at_every_budget(rea
     probes = [r for r in rows if r["kind"] == "probe"]
     assert monitor == [(1, 1), (2, 1), (2, 2)] and [r["budget"] for r in probes] == [1, 2]
     assert all(0 <= r["val_auc"] <= 1 and "test_auc" not in r for r in probes)
+    assert [r["encoder_views"] for r in probes] == [256, 512]  # TL: one view of each of 256 images per epoch
     assert (tmp_path / "curve" / "budget_curve.png").stat().st_size > 0
     assert "suggested pretrain_epochs:" in capsys.readouterr().out
     assert len(RunStore().runs("pretrain")) == 2  # each budget is a stored pre-training
