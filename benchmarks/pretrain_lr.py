@@ -62,6 +62,19 @@ def choice(rows: list[dict], tolerance: float) -> dict[str, float]:
     return out
 
 
+def table(rows: list[dict], tolerance: float) -> str:
+    """The sweep as a Markdown table: per arm its own rate, the probe val AUC at each scale, and the choice."""
+    scales = sorted({r["scale"] for r in rows})
+    chosen = choice(rows, tolerance)
+    lines = ["| arm | own rate | " + " | ".join(f"val AUC at x{s:g}" for s in scales) + " | chosen rate |",
+             "| --- | --- | " + "--- | " * len(scales) + "--- |"]
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        auc = {r["scale"]: f"{r['val_auc']:.3f}" for r in rows if r["arm"] == arm}
+        lines.append(f"| `{arm}` | {get(arm).lr:g} | " + " | ".join(auc.get(s, "") for s in scales)
+                     + f" | {chosen[arm]:g} |")
+    return "\n".join(lines)
+
+
 def plot(rows: list[dict], path: Path) -> None:
     """Probe val AUC (target) and kNN accuracy (source pool) against the rate, relative to each method's own."""
     import matplotlib
@@ -108,6 +121,7 @@ def main(argv=None) -> int:
     except ImportError:
         print("matplotlib is missing: no PNG; draw it elsewhere with `python -m benchmarks.pretrain_lr --replot "
               f"--out {args.out}`")
+    print(table(rows, args.tolerance))
     print(f"chosen pretrain_lrs: {choice(rows, args.tolerance)} (probe val AUC; the method's own rate within "
           f"{args.tolerance} of the best); {time.time() - start:.0f} s; {args.out / 'pretrain_lr.png'}")
     return 0

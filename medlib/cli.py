@@ -98,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--partition", help="Slurm partition (default MEDLIB_SLURM_PARTITION)")
     p.add_argument("--gpus", type=int, help="GPUs per Slurm job (default MEDLIB_SLURM_GPUS or 1)")
     p.add_argument("--dry-run", action="store_true", help="print the job count per chapter; submit nothing")
+    _parameter_option(p)
 
     p = sub.add_parser("archive", help="export what the chapters read from the run store (no weights) into at most "
                        "8 files, or import such an archive into a run store")
@@ -112,9 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chapter", help="execute one chapter template with parameters of your own into a folder")
     p.add_argument("name", help="a chapter, e.g. 04_scarcity")
-    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="a parameter of the chapter's parameters cell; VALUE is read as a Python literal if it is "
-                   "one, e.g. -p seeds '[0, 1, 2]', else as text")
+    _parameter_option(p)
     p.add_argument("--profile", help="smoke, quick, gpu or full (default MEDLIB_PROFILE or smoke)")
     p.add_argument("--out", default=".", help="folder the executed notebook is written to (default: here)")
 
@@ -123,6 +122,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", help="chapter names, e.g. 04_scarcity")
     p.add_argument("--no-build", action="store_true", help="execute the chapters but skip jupyter-book build")
     return parser
+
+
+def _parameter_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a knob of the chapters' parameters cells; VALUE is read as a Python literal if it is "
+                   "one, e.g. -p seeds '[0, 1, 2]', else as text")
+
+
+def _given(args) -> dict:
+    """The ``-p NAME VALUE`` knobs of a command (:func:`_parameter_option`)."""
+    return {name: _literal_or_text(value) for name, value in args.parameter}
 
 
 def _knobs(args) -> dict:
@@ -188,7 +198,7 @@ def _run(args) -> int:
     elif args.command == "compute":
         from .jobs import compute_command
 
-        return compute_command(parameters(profile=args.profile), args)
+        return compute_command(parameters(profile=args.profile, **_given(args)), args)
     elif args.command == "archive":
         from .archive import archive_command
 
@@ -198,8 +208,8 @@ def _run(args) -> int:
 
         if args.name not in chapters():
             raise ParameterError(f"unknown chapter {args.name!r}; choose from: {', '.join(chapters())}")
-        given = {name: _literal_or_text(value) for name, value in args.parameter}
-        print(run_chapter(args.name, parameters(profile=args.profile).profile, given, output_dir=Path(args.out)))
+        print(run_chapter(args.name, parameters(profile=args.profile).profile, _given(args),
+                          output_dir=Path(args.out)))
     elif args.command == "book":
         from .runner import run_book
 

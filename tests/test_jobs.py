@@ -133,6 +133,19 @@ def test_dry_run_counts_each_chapters_runs_and_submits_nothing(capsys):
     assert not RunStore().root.exists()
 
 
+def test_compute_takes_a_chapters_knobs_and_refuses_a_bad_one_in_one_line(capsys):
+    """``compute -p NAME VALUE`` computes the runs the chapters need under those knobs, as ``chapter -p`` would
+    execute them (e.g. chapter 3 at other pre-training rates); a bad knob stops it before anything is planned."""
+    assert main(["compute", "--profile", "smoke", "--only", "03_head_to_head", "--dry-run", "-p", "arms", "['tl']",
+                 "-p", "protocols", "['linear']"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "03_head_to_head: 1 pre-trainings, 1 adaptations"
+    assert main(["compute", "--profile", "smoke", "--dry-run", "-p", "pretrain_lrs", "{'scratch': 0.1}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: pretrain_lrs='scratch' is not allowed; choose one of: tl, ssl-simclr, ssl-byol, ssl-vicreg, "
+        "bridge-simclr"]
+    assert not RunStore().root.exists()
+
+
 def test_every_chapter_has_a_plan_and_the_grid_cells_build_their_runs_with_it():
     names = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     assert list(plan.CHAPTERS) == names
