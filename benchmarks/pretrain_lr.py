@@ -89,8 +89,11 @@ def plot(rows: list[dict], path: Path) -> None:
             ax.plot([r["scale"] for r in mine], [r[key] for r in mine], marker="o", label=arm)
     axes[0].set(ylabel="linear-probe val AUC (target)", title=f"target {rows[0]['target']}")
     axes[1].set(ylabel="held-out kNN accuracy (source pool)", title="pre-training monitor")
+    scales = sorted({r["scale"] for r in rows})
     for ax in axes:
         ax.set(xscale="log", xlabel="pre-training rate / the method's own")
+        ax.set_xticks(scales, [f"x{s:g}" for s in scales])
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

@@ -57,3 +57,24 @@ def test_the_sentences_on_the_probe_check_are_its_numbers():
                 *(runs[e, "new"]["knn_auc"] for e in encoders))]
     text = " ".join(METHODS.split())
     assert [s for s in said if s not in text] == []
+
+
+def test_the_pretraining_rate_sweep_in_methods_is_the_committed_one():
+    import json
+
+    from benchmarks.pretrain_lr import table
+
+    folder = ROOT / "benchmarks" / "results" / "2026-11-29" / "cpu_pretrain_lr_quick"
+    rows = [json.loads(line) for line in (folder / "pretrain_lr.jsonl").read_text().splitlines()]
+    assert table(rows, 0.005) in METHODS
+    run = {(r["arm"], r["scale"]): r for r in rows}
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    gains = [run[a, 0.5]["val_auc"] - run[a, 1.0]["val_auc"] for a in arms]
+    bumpy = [f"`{a}`" for a in arms if run[a, 1.0]["val_auc"] < min(run[a, 0.5]["val_auc"], run[a, 2.0]["val_auc"])]
+    said = [f"ahead of the method's own by {min(gains):.2f} to {max(gains):.2f}",
+            f"not monotone in the rate for {', '.join(bumpy[:-1])} and {bumpy[-1]}",
+            f"moves by at most {max(abs(run[a, 0.5]['knn_acc'] - run[a, 1.0]['knn_acc']) for a in arms):.3f}"]
+    assert all(max((run[a, s]["val_auc"], s) for s in (0.5, 1.0, 2.0))[1] == 0.5 for a in arms)
+    assert "Half the rate has the highest validation AUC for every arm" in METHODS
+    text = " ".join(METHODS.split())
+    assert [s for s in said if s not in text] == []
