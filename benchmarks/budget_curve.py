@@ -106,7 +106,14 @@ def plot(rows: list[dict], path: Path) -> None:
               title=f"target {rows[0]['target']}: step-matched")
     for ax in views:
         ax.set(xlabel="views through the encoder", ylabel="linear-probe val AUC (target)", title="compute-matched")
-    for ax in (knn, probe, *views):
+    save(fig, [knn, probe, *views], path)
+
+
+def save(fig, axes, path: Path) -> None:
+    """A sweep's figure, gridded and with legends, as a PNG."""
+    import matplotlib.pyplot as plt
+
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -114,31 +121,42 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def sweep_options(p: argparse.ArgumentParser, name: str) -> None:
+    """The options every sweep of pre-trainings takes: profile, target, arms, output folder, replot."""
+    p.add_argument("--profile", default="gpu", help="the profile whose pool, recipe and probe are used")
+    p.add_argument("--target", default="breastmnist", help="the target whose pool and probe are used")
+    p.add_argument("--arms", nargs="+", default=list(TRAINING_ARMS), help="arms that train (default: all)")
+    p.add_argument("--out", type=Path, default=Path(name), help="folder for the JSON lines and the PNG")
+    p.add_argument("--replot", action="store_true", help="only draw the PNG from the JSON lines in --out (e.g. "
+                   "on a machine with matplotlib, for a sweep measured where there was none)")
+
+
+def rows_and_figure(p: argparse.ArgumentParser, args, name: str, compute, plot) -> list[dict]:
+    """The sweep's rows (``compute()``, or read back from ``--out`` with ``--replot``; a bad option exits 2 in one
+    line) and its PNG, drawn if matplotlib is there."""
+    try:
+        rows = ([json.loads(line) for line in (args.out / f"{name}.jsonl").read_text().splitlines()]
+                if args.replot else compute())
+    except ParameterError as e:
+        p.exit(2, f"error: {e}\n")
+    try:
+        plot(rows, args.out / f"{name}.png")
+    except ImportError:
+        print(f"matplotlib is missing: no PNG; draw it elsewhere with `python -m benchmarks.{name} --replot "
+              f"--out {args.out}`")
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--profile", default="gpu", help="the profile whose pool and recipe are measured")
-    p.add_argument("--target", default="breastmnist", help="the target whose pool and probe are measured")
-    p.add_argument("--arms", nargs="+", default=list(TRAINING_ARMS), help="arms that train (default: all)")
+    sweep_options(p, "budget_curve")
     p.add_argument("--epochs", type=int, default=200, help="the longest budget")
     p.add_argument("--every", type=int, default=50, help="the step between budgets")
     p.add_argument("--tolerance", type=float, default=0.005, help="probe val AUC within this of the best counts")
-    p.add_argument("--out", type=Path, default=Path("budget_curve"), help="folder for the JSON lines and the PNG")
-    p.add_argument("--replot", action="store_true", help="only draw the PNG from the JSON lines in --out (e.g. "
-                   "on a machine with matplotlib, for a curve measured where there was none)")
     args = p.parse_args(argv)
     start = time.time()
-    if args.replot:
-        rows = [json.loads(line) for line in (args.out / "budget_curve.jsonl").read_text().splitlines()]
-    else:
-        try:
-            rows = curve(args.profile, args.target, args.arms, args.epochs, args.every, args.out)
-        except ParameterError as e:
-            p.exit(2, f"error: {e}\n")
-    try:
-        plot(rows, args.out / "budget_curve.png")
-    except ImportError:
-        print("matplotlib is missing: no PNG; draw it elsewhere with `python -m benchmarks.budget_curve --replot "
-              f"--out {args.out}`")
+    rows = rows_and_figure(p, args, "budget_curve",
+                           lambda: curve(args.profile, args.target, args.arms, args.epochs, args.every, args.out), plot)
     print(f"suggested pretrain_epochs: {suggestion(rows, args.tolerance)} (probe val AUC within {args.tolerance} "
           f"of each arm's best); {time.time() - start:.0f} s; {args.out / 'budget_curve.png'}")
     return 0

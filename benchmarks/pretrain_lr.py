@@ -19,16 +19,19 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks.budget_curve import pretrain_and_probe
+from benchmarks.budget_curve import pretrain_and_probe, rows_and_figure, save, sweep_options
 from medlib.methods import TRAINING_ARMS, get
 from medlib.profiles import parameters
 from medlib.store import RunStore
-from medlib.validation import ParameterError, check_choices, check_number, check_numbers
+from medlib.validation import check_choices, check_number, check_numbers
 
 
-def sweep(profile: str, target: str, arms: list[str], scales: list[float], out: Path, say=print) -> list[dict]:
+def sweep(profile: str, target: str, arms: list[str], scales: list[float], out: Path, say=print,
+          tolerance: float = 0.0) -> list[dict]:
     """Compute (or read from the run store) each arm's pre-training and probe at each rate; write the JSON lines
-    to ``out/pretrain_lr.jsonl`` as they come; return the rows."""
+    to ``out/pretrain_lr.jsonl`` as they come; return the rows. ``tolerance`` (of :func:`choice`) is checked
+    first, so that a bad one stops the sweep before any pre-training."""
+    check_number("tolerance", tolerance, low=0)
     check_choices("arms", arms, TRAINING_ARMS)
     check_numbers("scales", scales, low=0, low_open=True)
     store, rows = RunStore(), []
@@ -94,36 +97,19 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set(xscale="log", xlabel="pre-training rate / the method's own")
         ax.set_xticks(scales, [f"x{s:g}" for s in scales])
         ax.minorticks_off()
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, axes, path)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--profile", default="gpu", help="the profile whose pool, budget and probe are used")
-    p.add_argument("--target", default="breastmnist", help="the target whose pool and probe are used")
-    p.add_argument("--arms", nargs="+", default=list(TRAINING_ARMS), help="arms that train (default: all)")
+    sweep_options(p, "pretrain_lr")
     p.add_argument("--scales", type=float, nargs="+", default=[0.5, 1.0, 2.0],
                    help="multiples of each method's own rate to try")
     p.add_argument("--tolerance", type=float, default=0.005, help="keep the method's own rate within this val AUC")
-    p.add_argument("--out", type=Path, default=Path("pretrain_lr"), help="folder for the JSON lines and the PNG")
-    p.add_argument("--replot", action="store_true", help="only draw the PNG from the JSON lines in --out")
     args = p.parse_args(argv)
     start = time.time()
-    try:
-        check_number("tolerance", args.tolerance, low=0)
-        rows = ([json.loads(line) for line in (args.out / "pretrain_lr.jsonl").read_text().splitlines()]
-                if args.replot else sweep(args.profile, args.target, args.arms, args.scales, args.out))
-    except ParameterError as e:
-        p.exit(2, f"error: {e}\n")
-    try:
-        plot(rows, args.out / "pretrain_lr.png")
-    except ImportError:
-        print("matplotlib is missing: no PNG; draw it elsewhere with `python -m benchmarks.pretrain_lr --replot "
-              f"--out {args.out}`")
+    rows = rows_and_figure(p, args, "pretrain_lr", lambda: sweep(args.profile, args.target, args.arms, args.scales,
+                                                                 args.out, tolerance=args.tolerance), plot)
     print(table(rows, args.tolerance))
     print(f"chosen pretrain_lrs: {choice(rows, args.tolerance)} (probe val AUC; the method's own rate within "
           f"{args.tolerance} of the best); {time.time() - start:.0f} s; {args.out / 'pretrain_lr.png'}")
