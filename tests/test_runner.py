@@ -166,7 +166,7 @@ def test_every_chapter_has_nbval_checked_cells_and_a_parameters_cell(name):
     assert not any("NBVAL_CHECK_OUTPUT" in c.source for c in code), "tag the cell: a comment shows in the HTML"
 
 
-EXECUTED_PAGES = [page for part in ("results", "variance")
+EXECUTED_PAGES = [page for part in ("results", "variance", "tuning")
                   for page in sorted((NOTEBOOKS.parent / "book" / part).glob("*.ipynb"))]
 
 
