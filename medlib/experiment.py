@@ -24,7 +24,7 @@ from .pretrain import (PRETRAINED_ARMS, PretrainConfig, load_encoder, new_encode
 from .samplers import label_subset
 from .scenarios import SCENARIOS, check_scenario
 from .stats import Prediction, completed, seed_summary
-from .store import RunStore, StoreError, load_torch, save_torch
+from .store import RunStore, StoreError, key_fields, load_torch, save_torch
 from .validation import ParameterError, check_choice, check_number, check_numbers
 
 
@@ -82,11 +82,9 @@ class AdaptConfig:
             raise ParameterError("arm='imagenet' needs stem='imagenet' (torchvision's weights)")
 
     def to_dict(self) -> dict:
-        """The config as stored and hashed; a field added after runs were stored is left out while it holds its
-        default, so that those runs keep their keys (:data:`ADDED_FIELDS`; the pre-training's as
-        :meth:`PretrainConfig.to_dict` writes it)."""
-        out = {k: v for k, v in asdict(self).items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
-        return out | {"pretrain": self.pretrain.to_dict() if self.pretrain else None}
+        """The config as stored and hashed (:func:`medlib.store.key_fields` with :data:`ADDED_FIELDS`), the
+        pre-training's as :meth:`PretrainConfig.to_dict` writes it."""
+        return key_fields(self, ADDED_FIELDS) | {"pretrain": self.pretrain.to_dict() if self.pretrain else None}
 
 
 ADDED_FIELDS = {"label_noise": None}  # field -> the default under which it is left out of a run's key

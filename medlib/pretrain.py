@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ from .data import SIZES, ImageSet, check_sources, source_pool
 from .methods import BYOL, PRETRAINED_ARMS, Method, SimCLR, get
 from .models import BACKBONES, STEMS, backbone
 from .step import TrainStep, sgd
-from .store import CorruptFile, load_torch, save_torch
+from .store import CorruptFile, key_fields, load_torch, save_torch
 from .validation import check_choice, check_number
 
 __all__ = ["BYOL", "PRETRAINED_ARMS", "Method", "NonFiniteLoss", "PretrainConfig", "SimCLR", "build_method",
@@ -87,9 +87,9 @@ class PretrainConfig:
         check_number("seed", self.seed, low=0, integer=True)
 
     def to_dict(self) -> dict:
-        """The config as stored and hashed; ``start_lrs`` is left out while empty, so that the runs stored
-        before it existed keep their keys."""
-        return {k: v for k, v in asdict(self).items() if not (k == "start_lrs" and not v)}
+        """The config as stored and hashed (:func:`medlib.store.key_fields`: ``start_lrs`` left out while
+        empty)."""
+        return key_fields(self, {"start_lrs": ()})
 
 
 def _earlier_arms(arm: str) -> set[str]:

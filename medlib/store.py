@@ -10,6 +10,7 @@ computation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -29,6 +30,12 @@ from .revision import code_commit
 
 class CorruptFile(RuntimeError):
     """A stored file fails its checksum or cannot be parsed."""
+
+
+def key_fields(config, added: dict) -> dict:
+    """A config dataclass as stored and hashed: a field added after runs were stored (``added``: field -> its
+    default) is left out while it holds that default, so that those runs keep their keys."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if not (k in added and v == added[k])}
 
 
 def canonical(config: dict) -> str:
