@@ -319,3 +319,90 @@ def test_the_full_profiles_expected_gpu_time_is_its_runs_at_the_measured_rates()
             rounded(sum(hours(nominal, a) for a in ("tl", "ssl-simclr", "ssl-byol")), 1), rounded(three)),
     ]
     assert missing(BENCH, said_notes) == []
+
+
+def chapter_seconds(log: str) -> dict:
+    """``{chapter: seconds}`` from a book run's log (the last line of each chapter wins)."""
+    return dict(re.findall(r"^\[\d+/\d+\] (\d\d)_\w+ \(\w+\) \.\.\. done in ([\d.]+) s", log, re.M))
+
+
+def test_the_book_and_job_timings_are_their_logs():
+    bf16 = (RESULTS / "2026-11-26" / "cpu_quick_book_bf16.log").read_text()
+    minutes, seconds = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\d+):([\d.]+)", bf16).groups()
+    per = chapter_seconds(bf16)
+    fp32 = (RESULTS / "2026-11-27" / "cpu_quick_book_fp32.log").read_text()
+    sitting1, sitting2 = fp32.split("# sitting 2")
+    cold = {**chapter_seconds(sitting1), **{k: v for k, v in chapter_seconds(sitting2).items() if k >= "06"}}
+    total = re.search(r"Cold total: .*: about (\d+ h \d+ min)\.", fp32).group(1)
+    notes = [
+        f"**The quick book:** {minutes} min {rounded(seconds)} s cold in bf16",
+        "chapters 2-7: {}; log: `results/2026-11-26/cpu_quick_book_bf16.log`".format(
+            " / ".join(rounded(per[f"0{i}"]) for i in range(2, 8)) + " s"),
+        f"the same book took **{minutes} min {rounded(seconds)} s cold in bf16**",
+        "chapters 2 / 3 / 4 / 5 / 6 / 7 took {} / {}+ / {} s, about **{} cold** in all".format(
+            " / ".join(rounded(cold[f"0{i}"], 0, thousands=True) for i in range(2, 6)), rounded(cold["06"]),
+            rounded(cold["07"]), total),
+    ]
+    assert missing(BENCH, notes) == []
+    assert missing(README, [f"Cold, the whole book took {rounded(int(minutes) + float(seconds) / 60)} min",
+                            f"and about {total} on a 2-core EPYC with AVX2 only"]) == []
+    jobs = (RESULTS / "2026-11-28" / "cpu_compute_jobs.log").read_text()
+    (one, n, _), (two, _, gain) = re.findall(r"^--jobs \d:\s+([\d.]+) s wall, (\d+) computed.*speed-up ([\d.]+)x",
+                                             jobs, re.M)
+    loads = [float(x) for x in re.findall(r"load average: ([\d.]+),", jobs)]
+    assert missing(README, [
+        f"took {rounded(one)} s with `--jobs 1` and {rounded(two)} s with `--jobs 2` ({gain}x;",
+        f"under a load average of {span(loads, 1)}:"]) == []
+    pre, adapt = re.search(r"\((\d+) pre-trainings and (\d+)\s+adaptations;", README).groups()
+    assert int(pre) + int(adapt) == int(n)  # the runs each job count computed
+
+
+def test_the_gpu_study_smoke_run_is_its_log():
+    log = (RESULTS / "2026-11-28" / "cpu_gpu_study_smoke.log").read_text()
+    run1, run2 = log.split("# run 2", 1)
+    speedup = dict(re.findall(r"^02_pretraining\t(\d)\t(\d+)\t", run1, re.M))
+    cut = re.search(r"^03_head_to_head\t\d\t(\d+)\t124\t", run1, re.M).group(1)
+    archived, listed = re.search(r"^(\d+) runs of .* under /\S+/archive;.*\n(\d+) runs not stored yet", run1, re.M).groups()
+    imported, left_out = re.search(r"^(\d+) runs imported, \d+ already stored, (\d+) pre-trainings left out", run2,
+                                   re.M).groups()
+    computed, failed = re.search(r"^03_head_to_head\t\d\t\d+\t0\t(\d+) computed, \d+ already stored, (\d+) failed",
+                                 run2, re.M).groups()
+    assert failed == "0"
+    said = [f"The first run's 400 s deadline cut chapter 03 after {cut} s",
+            f"the archive it left held {archived} runs and listed {listed} as missing",
+            f"imported it ({imported} runs; the {left_out} pre-trainings",
+            f"computed the {computed} missing runs of chapter 03 with none failed",
+            f"took {speedup['1']} s with one job and {speedup['2']} s with two"]
+    assert missing(BENCH, said) == []
+
+
+def test_the_medmnist_baseline_is_its_log():
+    """benchmarks/medmnist_baseline.md quotes the baseline's log (benchmarks/results/2026-11-26/gpu_h100/), and README
+    its largest gap to the published AUC."""
+    from medmnist import INFO
+
+    log = (RESULTS / "2026-11-26" / "gpu_h100" / "baseline.log").read_text()
+    logged = log[log.index("## 2026-11-26"):].strip()
+    assert logged in BASELINE
+    head, body = table(logged, "| dataset |")
+    run = {r[0]: dict(zip(head, r)) for r in body}
+    gaps = [float(r["ΔAUC"]) for r in run.values()]
+    acc = [float(r["published AUC / ACC"].split(" / ")[1]) - float(r["test ACC (ours)"].split(" ± ")[0])
+           for r in run.values()]
+    breast = run["breastmnist"]
+    said = ["All three means are within the goal of 0.03 AUC",
+            f"RetinaMNIST ({rounded(run['retinamnist']['ΔAUC'], 3).replace('-', '−')}) and PneumoniaMNIST "
+            f"({run['pneumoniamnist']['ΔAUC']}) match, BreastMNIST is {rounded(-float(breast['ΔAUC']), 3)} below with a "
+            f"seed spread of {breast['test AUC (ours)'].split(' ± ')[1]}",
+            f"i.e. the published {breast['published AUC / ACC'].split(' / ')[0]} lies within our seed range",
+            f"Test ACC is {span(acc, 3)} below the published values",
+            "({} BreastMNIST, {}\nRetinaMNIST test images)".format(
+                *(INFO[f]["n_samples"]["test"] for f in ("breastmnist", "retinamnist")))]
+    assert max(abs(g) for g in gaps) <= 0.03
+    assert missing(BASELINE, said) == []
+    # the per-seed AUCs the prediction files' names showed are not in the log; they must give its mean and s.d.
+    seeds = [float(x) for x in re.search(r"per seed ([\d.]+), ([\d.]+) and ([\d.]+)", BASELINE).groups()]
+    mean, sd = (float(x) for x in breast["test AUC (ours)"].split(" ± "))
+    assert abs(statistics.mean(seeds) - mean) <= 0.0005 + 1e-9 and abs(statistics.stdev(seeds) - sd) <= 0.0005 + 1e-9
+    assert float(breast["published AUC / ACC"].split(" / ")[0]) <= max(seeds)
+    assert missing(README, [f"test AUC within {rounded(max(abs(g) for g in gaps), 2)} on all three datasets"]) == []
