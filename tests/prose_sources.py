@@ -63,6 +63,13 @@ def decimals(cell: str) -> int:
     return len(cell.split(".")[1]) if "." in cell else 0
 
 
+def graph_check(path: str) -> dict:
+    """``{arm: (graphed, eager, ratio)}``: the last epoch's images/s of a graph check's log under
+    benchmarks/results/ (``python -m benchmarks.graph_check``)."""
+    return {arm: (int(g), int(e), float(x)) for arm, g, e, x in re.findall(
+        r"^(\S+)\s.*last-epoch images/s (\d+) / (\d+) = ([\d.]+)x", (RESULTS / path).read_text(), re.M)}
+
+
 def notebook_outputs(path: Path) -> list[str]:
     """The text of every output of an executed notebook (streams and text/plain), in order."""
     out = []

@@ -1,20 +1,18 @@
 """The numbers of Methods (book/methods.md) that come from a benchmark are held to that benchmark's record."""
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from prose_sources import RESULTS, ROOT, graph_check, jsonl, missing, rounded, span, table
+
 METHODS = (ROOT / "book" / "methods.md").read_text()
 
 
 def _rows(table_head: str) -> list[list[str]]:
     """The body rows of the Markdown table whose header line starts with ``table_head``."""
-    lines = METHODS[METHODS.index(table_head):].splitlines()
-    return [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:] if line.startswith("|")][
-        :next((i for i, line in enumerate(lines[2:]) if not line.startswith("|")), None)]
+    return table(METHODS, table_head)[1]
 
 
-PROBE_CHECK = ROOT / "benchmarks" / "results" / "2026-11-28" / "cpu_probe_check.log"
+PROBE_CHECK = RESULTS / "2026-11-28" / "cpu_probe_check.log"
 
 
 def _probe_check() -> dict:
@@ -78,3 +76,62 @@ def test_the_pretraining_rate_sweep_in_methods_is_the_committed_one():
     assert "Half the rate has the highest validation AUC for every arm" in METHODS
     text = " ".join(METHODS.split())
     assert [s for s in said if s not in text] == []
+
+
+def test_the_spread_between_executions_is_the_logged_comparison():
+    """The three executions of the quick study compared by ``benchmarks/compare_executions.py``."""
+    log = (RESULTS / "2026-11-27" / "compare_executions.log").read_text()
+    pretrained = log.split("\npre-trained", 1)[1]  # the summary's rows of the pre-trained arms
+    spread = {protocol: (median, largest) for protocol, median, largest in re.findall(
+        r"^\s*(Fine-tuning|Linear probe)\s+\d+\s+([\d.]+)\s+([\d.]+)$", pretrained, re.M)}
+    executions = re.search(r"^# python -m benchmarks.compare_executions ((?:\w+ ?)+)", log, re.M).group(1).split()
+    said = ["the quick study executed {} times".format({3: "three"}[len(executions)]),
+            "smallest has a median of {} (largest {}) under fine-tuning and {} (largest {}) under the linear probe".format(
+                *spread["Fine-tuning"], *spread["Linear probe"])]
+    assert missing(METHODS, said) == []
+
+
+def test_the_speed_figures_of_methods_are_their_benchmarks():
+    graphs = graph_check("2026-11-27/gpu_h100/graph_check.log")
+    bf16 = jsonl(RESULTS / "2026-11-26" / "cpu_bf16_bench.jsonl")
+    book = (RESULTS / "2026-11-26" / "cpu_quick_book_bf16.log").read_text()
+    minutes, seconds = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\d+):([\d.]+)", book).groups()
+    said = [f"at 28 px on an H100 the graphed one ran {span([x for _, _, x in graphs.values()], 1)}x faster",
+            "SimCLR and BYOL pre-training steps {}x faster at 28 px and {}x at 64 px".format(
+                *(span([r["bf16_gain"] for r in bf16 if r["size"] == size]) for size in (28, 64))),
+            f"({minutes} min {rounded(seconds)} s against"]
+    assert set(graphs) == {"tl", "ssl-simclr", "ssl-byol"}
+    assert missing(METHODS, said) == []
+
+
+def test_the_probe_checks_images_are_its_log():
+    sizes = re.search(r"train (\d+) \(majority class \d\), val (\d+), test (\d+)", PROBE_CHECK.read_text()).groups()
+    assert "(seed 0, {} train, {} val and {} test images".format(*sizes) in " ".join(METHODS.split())
+
+
+def test_the_split_sizes_in_methods_are_medmnists():
+    from medmnist import INFO
+
+    assert f"scored on {INFO['breastmnist']['n_samples']['val']} validation images" in " ".join(METHODS.split())
+
+
+def test_the_counts_methods_reads_from_the_data_are_the_files(real_data):
+    """Duplicates across the official splits and BreastMNIST's test classes, counted in the MedMNIST files."""
+    from medlib import data
+
+    def duplicates(flag, split):  # images of ``split`` byte-identical to a training image
+        train = set(data.image_hashes(data.load(flag, "train").images))
+        return sum(h in train for h in data.image_hashes(data.load(flag, split).images))
+
+    words = {1: "one", 8: "eight"}
+    test = data.load("breastmnist", "test").labels.tolist()
+    train = data.load("breastmnist", "train").labels.tolist()
+    majority = max(set(train), key=train.count)
+    malignant = data.load("breastmnist", "test").classes.index("malignant")
+    said = [f"({words[duplicates('breastmnist', 'test')]} BreastMNIST test image equals a BreastMNIST training image; "
+            f"{words[duplicates('pneumoniamnist', 'val')]} PneumoniaMNIST validation images equal PneumoniaMNIST "
+            "training images)",
+            f"of which {test.count(majority)} are of the train majority class",
+            f"({test.count(majority)} of {len(test)} images, {100 * test.count(majority) / len(test):.1f} %)",
+            f"BreastMNIST's {test.count(malignant)} malignant and {len(test) - test.count(malignant)} benign test images"]
+    assert missing(METHODS, said) == []

@@ -9,7 +9,8 @@ import re
 import statistics
 
 import pytest
-from prose_sources import RESULTS, ROOT, decimals, flat, jsonl, missing, notebook_outputs, rounded, section, span, table
+from prose_sources import (RESULTS, ROOT, decimals, flat, graph_check, jsonl, missing, notebook_outputs, rounded, section,
+                           span, table)
 
 README = (ROOT / "README.md").read_text()
 BENCH = (ROOT / "benchmarks" / "README.md").read_text()
@@ -131,12 +132,6 @@ def test_the_cpu_notes_are_their_rows():
         f"SimCLR, {runs[0]['byol']} / {runs[2]['byol']} before and {runs[1]['byol']} / {runs[3]['byol']} after for BYOL",
         f"ran at {runs[0]['simclr']} / {runs[2]['simclr']} images/s before and "
         f"{runs[1]['simclr']} / {runs[3]['simclr']} after for SimCLR"]) == []
-
-
-def graph_check(path: str) -> dict:
-    """``{arm: (graphed, eager, ratio)}``: the last epoch's images/s of a graph check's log."""
-    return {arm: (int(g), int(e), float(x)) for arm, g, e, x in re.findall(
-        r"^(\S+)\s.*last-epoch images/s (\d+) / (\d+) = ([\d.]+)x", (RESULTS / path).read_text(), re.M)}
 
 
 def test_the_gpu_notes_are_their_rows():
