@@ -401,3 +401,22 @@ def test_the_medmnist_baseline_is_its_log():
     assert abs(statistics.mean(seeds) - mean) <= 0.0005 + 1e-9 and abs(statistics.stdev(seeds) - sd) <= 0.0005 + 1e-9
     assert float(breast["published AUC / ACC"].split(" / ")[0]) <= max(seeds)
     assert missing(README, [f"test AUC within {rounded(max(abs(g) for g in gaps), 2)} on all three datasets"]) == []
+
+
+def test_the_rate_sweep_and_the_bench_images_in_the_notes_are_their_records():
+    from medmnist import INFO
+
+    folder = RESULTS / "2026-11-29" / "cpu_pretrain_lr_quick"
+    sweep = {(r["arm"], r["scale"]): r["val_auc"] for r in jsonl(folder / "pretrain_lr.jsonl")}
+    gains = [sweep[a, 0.5] - sweep[a, 1.0] for a, _ in sweep]
+    took = re.search(r"^chosen pretrain_lrs: .*?; (\d+) s;", (folder / "pretrain_lr.log").read_text(), re.M).group(1)
+    images = {r["size"]: re.search(r"\((\d+) real images\)", r["images"]).group(1)
+              for path in ("2026-11-26/cpu_bench.jsonl", "2026-11-27/gpu_h100_full_profile/bench.jsonl")
+              for r in rows(path)}
+    said = [f"2026-11-29, {took} s (the x1 runs were already stored): half the rate scored highest for every arm, by "
+            f"{rounded(min(gains), 2)} to {rounded(max(gains), 2)} val AUC, on {INFO['breastmnist']['n_samples']['val']} "
+            "val images",
+            f"the train splits of breastmnist + pneumoniamnist + retinamnist ({rounded(images[28], 0, thousands=True)} "
+            f"real images); at 64 px `breastmnist_64.npz`, the only 64 px file offline ({images[64]} real images",
+            f"{images[64]} breastmnist 64 px images"]
+    assert missing(BENCH, said) == []
