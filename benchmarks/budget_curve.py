@@ -110,30 +110,35 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def save(fig, axes, path: Path) -> None:
-    """A sweep's figure, gridded and with legends, as a PNG."""
+    """A benchmark's figure, gridded and with legends (where an axis has none placed yet), as a PNG."""
     import matplotlib.pyplot as plt
 
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.get_legend() or ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def sweep_options(p: argparse.ArgumentParser, name: str) -> None:
-    """The options every sweep of pre-trainings takes: profile, target, arms, output folder, replot."""
-    p.add_argument("--profile", default="gpu", help="the profile whose pool, recipe and probe are used")
-    p.add_argument("--target", default="breastmnist", help="the target whose pool and probe are used")
-    p.add_argument("--arms", nargs="+", default=list(TRAINING_ARMS), help="arms that train (default: all)")
+def output_options(p: argparse.ArgumentParser, name: str) -> None:
+    """The options of every benchmark that records rows and draws them: output folder, replot."""
     p.add_argument("--out", type=Path, default=Path(name), help="folder for the JSON lines and the PNG")
     p.add_argument("--replot", action="store_true", help="only draw the PNG from the JSON lines in --out (e.g. "
                    "on a machine with matplotlib, for a sweep measured where there was none)")
 
 
+def sweep_options(p: argparse.ArgumentParser, name: str) -> None:
+    """The options every sweep of pre-trainings takes: profile, target, arms, and :func:`output_options`."""
+    p.add_argument("--profile", default="gpu", help="the profile whose pool, recipe and probe are used")
+    p.add_argument("--target", default="breastmnist", help="the target whose pool and probe are used")
+    p.add_argument("--arms", nargs="+", default=list(TRAINING_ARMS), help="arms that train (default: all)")
+    output_options(p, name)
+
+
 def rows_and_figure(p: argparse.ArgumentParser, args, name: str, compute, plot) -> list[dict]:
-    """The sweep's rows (``compute()``, or read back from ``--out`` with ``--replot``; a bad option exits 2 in one
-    line) and its PNG, drawn if matplotlib is there."""
+    """The rows (``compute()``, or read back from ``--out`` with ``--replot``; a bad option exits 2 in one line) and
+    their PNG, drawn if matplotlib is there."""
     try:
         rows = ([json.loads(line) for line in (args.out / f"{name}.jsonl").read_text().splitlines()]
                 if args.replot else compute())

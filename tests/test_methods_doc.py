@@ -12,49 +12,64 @@ def _rows(table_head: str) -> list[list[str]]:
     return table(METHODS, table_head)[1]
 
 
-PROBE_CHECK = RESULTS / "2026-11-28" / "cpu_probe_check.log"
+PROBE_CHECK = RESULTS / "2026-11-29" / "cpu_probe_check"
+NAMES = {"scratch": "random", "tl": "TL", "ssl-simclr": "SimCLR"}
 
 
 def _probe_check() -> dict:
-    """``{(encoder, "old" | "new"): {column: text}}`` from the probe check's log."""
-    out = {}
-    for m in re.finditer(r"^\s*(scratch|tl|ssl-simclr)\s+(old|new): \S+ \S+\s+(.*)$", PROBE_CHECK.read_text(), re.M):
-        columns = ("val_auc", "test_auc", "balanced", "majority", "loss", "epoch", "C", "iterations", "converged",
-                   "knn_auc")
-        out[m.group(1), m.group(2)] = dict(zip(columns, m.group(3).split()))
-    return out
+    """``{(encoder, "old" | "new"): row}`` from the probe check's rows."""
+    return {(r["encoder"], r["probe"].split(":")[0]): r for r in jsonl(PROBE_CHECK / "probe_check.jsonl")}
 
 
-def test_the_old_and_new_probe_table_is_the_logged_probe_check():
-    names = {"scratch": "random", "tl": "TL", "ssl-simclr": "SimCLR"}
-    logged = [[names[encoder], probe, r["val_auc"], r["test_auc"], r["balanced"], f"{100 * float(r['majority']):.1f} %",
-               r["loss"], "" if r["C"] == "NaN" else f"{float(r['C']):g}"] for (encoder, probe), r in _probe_check().items()]
-    assert len(logged) == 6
-    assert _rows("| encoder | probe |") == logged
+def test_the_old_and_new_probe_table_is_the_probe_checks_rows():
+    rows = [[NAMES[encoder], probe, *(f"{r[k]:.3f}" for k in ("val_auc", "test_auc", "test_balanced_acc")),
+             f"{100 * r['test_pred_majority']:.1f} %", f"{r['train_loss']:.3f}", f"{r['C']:g}" if "C" in r else ""]
+            for (encoder, probe), r in _probe_check().items()]
+    assert len(rows) == 6
+    assert _rows("| encoder | probe |") == rows
 
 
 def test_the_sentences_on_the_probe_check_are_its_numbers():
-    runs, encoders = _probe_check(), ("scratch", "tl", "ssl-simclr")
+    runs, encoders = _probe_check(), tuple(NAMES)
 
     def gain(column, encoder):
-        return float(runs[encoder, "new"][column]) - float(runs[encoder, "old"][column])
+        return runs[encoder, "new"][column] - runs[encoder, "old"][column]
 
-    def span(column):
-        return f"by {min(gain(column, e) for e in encoders):.2f} to {max(gain(column, e) for e in encoders):.2f}"
+    def percent(probe):
+        return f"{span([100 * runs[e, probe]['test_pred_majority'] for e in encoders], 0, ' % to ')} %"
 
-    old = {e: float(runs[e, "old"]["test_auc"]) for e in encoders}
-    new = {e: float(runs[e, "new"]["test_auc"]) for e in encoders}
-    said = [f"raises balanced accuracy {span('balanced')} and validation AUC {span('val_auc')}",
-            "({} iterations)".format(", ".join(str(int(float(runs[e, "new"]["iterations"]))) for e in encoders[:2])
-                                     + f" and {int(float(runs[encoders[2], 'new']['iterations']))}"),
-            "Test AUC moved by {:+.3f} (random), {:+.3f} (TL) and {:+.3f} (SimCLR)".format(
+    old = {e: runs[e, "old"]["test_auc"] for e in encoders}
+    new = {e: runs[e, "new"]["test_auc"] for e in encoders}
+    balanced = [gain("test_balanced_acc", e) for e in encoders]
+    share = runs["scratch", "new"]["test_majority_share"]
+    said = [f"The old probe answered the majority class for {percent('old')} of the test images",
+            f"the new one for {percent('new')}, close to the class's share of the split (114 of 156 images, "
+            f"{100 * share:.1f} %)", f"by {span([gain('val_auc', e) for e in encoders], 2, ' to ')} for every encoder",
+            "({}, {} and {} iterations)".format(*(runs[e, "new"]["iterations"] for e in encoders)),
+            f"raises balanced accuracy by {balanced[0]:.2f} (random) and {balanced[1]:.2f} (TL) and lowers SimCLR's by "
+            f"{-balanced[2]:.2f}",
+            "test AUC moved by {:+.3f} (random), {:+.3f} (TL) and {:+.3f} (SimCLR)".format(
                 *(gain("test_auc", e) for e in encoders)).replace("-", "\u2212"),
-            f"the old probe ranked TL first by {old['tl'] - max(old['scratch'], old['ssl-simclr']):.3f}",
-            f"puts the three encoders within {max(new.values()) - min(new.values()):.3f} of each other",
-            "kNN test AUCs are {} (random), {} (TL) and {} (SimCLR)".format(
+            f"(old: SimCLR first by {old['ssl-simclr'] - max(old['scratch'], old['tl']):.3f}; new: random first, "
+            f"SimCLR last, {new['scratch'] - new['ssl-simclr']:.3f} behind)",
+            "kNN test AUCs are {:.3f} (random), {:.3f} (TL) and {:.3f} (SimCLR)".format(
                 *(runs[e, "new"]["knn_auc"] for e in encoders))]
-    text = " ".join(METHODS.split())
-    assert [s for s in said if s not in text] == []
+    assert 114 / 156 == share
+    assert min(balanced[:2]) > 0 > balanced[2] and min(gain("val_auc", e) for e in encoders) > 0
+    assert max(old, key=old.get) == "ssl-simclr" and sorted(new, key=new.get) == ["ssl-simclr", "tl", "scratch"]
+    assert all(max(encoders, key=lambda e: runs[e, p]["val_auc"]) == "ssl-simclr" for p in ("old", "new"))
+    assert missing(METHODS, said) == []
+
+
+def test_the_first_probe_check_is_quoted_as_logged():
+    """The run of 2026-11-28 (the recipes of then), quoted in a parenthesis."""
+    log = (RESULTS / "2026-11-28" / "cpu_probe_check.log").read_text()
+    logged = {(e, p): line.split()[-10:] for e, p, line in re.findall(r"^\s*(scratch|tl|ssl-simclr)\s+(old|new)(:.*)$",
+                                                                     log, re.M)}
+    runs = _probe_check()
+    assert all(float(logged["scratch", p][0]) == round(runs["scratch", p]["val_auc"], 3) for p in ("old", "new"))
+    assert missing(METHODS, ["for its TL and SimCLR encoders: {:.0f} % and {:.0f} % majority answers".format(
+        *(100 * float(logged[e, "old"][3]) for e in ("tl", "ssl-simclr")))]) == []
 
 
 def test_the_pretraining_rate_sweep_in_methods_is_the_committed_one():
@@ -105,7 +120,8 @@ def test_the_speed_figures_of_methods_are_their_benchmarks():
 
 
 def test_the_probe_checks_images_are_its_log():
-    sizes = re.search(r"train (\d+) \(majority class \d\), val (\d+), test (\d+)", PROBE_CHECK.read_text()).groups()
+    log = (PROBE_CHECK / "probe_check.log").read_text()
+    sizes = re.search(r"train (\d+) \(majority class \d\), val (\d+), test (\d+)", log).groups()
     assert "(seed 0, {} train, {} val and {} test images".format(*sizes) in " ".join(METHODS.split())
 
 
