@@ -144,6 +144,8 @@ def rows_and_figure(p: argparse.ArgumentParser, args, name: str, compute, plot) 
                 if args.replot else compute())
     except ParameterError as e:
         p.exit(2, f"error: {e}\n")
+    except FileNotFoundError:
+        p.exit(1, f"error: no {name}.jsonl in {args.out} to replot; measure first (without --replot)\n")
     try:
         plot(rows, args.out / f"{name}.png")
     except ImportError:

@@ -6,6 +6,8 @@
 #      CURVE_EPOCHS epochs; its runs at the profile's budget are the profile's own, so compute reuses them,
 #   a2. the pre-training rate of each arm (benchmarks/pretrain_lr.py) on the same pool: each method's own rate
 #      times each of LR_SCALES (empty: skipped); its x1 runs are the profile's own,
+#   a3. SimCLR's temperature and BYOL's momentum (benchmarks/pretrain_options.py) on the same pool, at the rates
+#      a2 chose: OPTION_SWEEPS, "option:values" pairs separated by ";" (empty: skipped),
 #   b. issue 19's speed-up: `compute --only $SPEEDUP_ONLY` from an empty store with N jobs for each N in
 #      SPEEDUP_JOBS, side by side (the last N's runs are kept), then `compute --profile $PROFILE --jobs $JOBS`
 #      chapter by chapter, one timing line each (timings.tsv),
@@ -14,7 +16,7 @@
 # Everything runs under one deadline (STUDY_SECONDS from the start) and leaves what it has under $OUT.
 # Usage on the GPU: OUT=results MEDLIB_DATA=.gpu_data bash benchmarks/gpu_study.sh
 # On a CPU, end to end at a tiny budget: MEDLIB_STUDY_PROFILE=smoke CURVE_EPOCHS=2 CURVE_EVERY=1 CURVE_ARMS=tl \
-#   LR_SCALES="1 2" LR_ARMS=tl \
+#   LR_SCALES="1 2" LR_ARMS=tl OPTION_SWEEPS="temperature:0.2 0.5" OPTION_ARMS=ssl-simclr \
 #   SPEEDUP_ONLY=02_pretraining SPEEDUP_JOBS="1 2" JOBS=2 CHAPTERS=03_head_to_head OUT=/tmp/out \
 #   MEDLIB_DATA=... bash benchmarks/gpu_study.sh
 set -u
@@ -61,6 +63,17 @@ if [ -n "$LR_SCALES" ] && [ "$(left)" -gt 0 ]; then
   timeout -k 10 "$(budget "${LR_SECONDS:-150}")" python3 -m benchmarks.pretrain_lr --profile "$PROFILE" \
     --scales $LR_SCALES ${LR_ARMS:+--arms $LR_ARMS} --out "$OUT/pretrain_lr" 2>&1 | tee "$OUT/pretrain_lr.log"
 fi
+
+OPTION_SWEEPS=${OPTION_SWEEPS-temperature:0.1 0.2 0.5;momentum:0.98 0.99 0.996}
+lrs=$(sed -n 's/^chosen pretrain_lrs: \({.*}\) (probe.*$/\1/p' "$OUT/pretrain_lr.log" 2>/dev/null)
+IFS=';' read -ra sweeps <<< "$OPTION_SWEEPS"
+for sweep in "${sweeps[@]}"; do
+  [ "$(left)" -gt 0 ] || break
+  option=${sweep%%:*}
+  timeout -k 10 "$(budget "${OPTION_SECONDS:-90}")" python3 -m benchmarks.pretrain_options --profile "$PROFILE" \
+    --option "$option" --values ${sweep#*:} ${lrs:+--pretrain-lrs "$lrs"} ${OPTION_ARMS:+--arms $OPTION_ARMS} \
+    --out "$OUT/pretrain_$option" 2>&1 | tee "$OUT/pretrain_$option.log"
+done
 
 printf "what\tjobs\tseconds\texit\tsummary\n" > "$OUT/timings.tsv"
 timed() {  # timed WHAT N STORE: compute WHAT with N jobs into STORE before the deadline; one line in timings.tsv

@@ -26,6 +26,14 @@ from medlib.store import RunStore
 from medlib.validation import check_choices, check_number, check_numbers
 
 
+def measured(P, arm: str, target: str, store: RunStore) -> dict:
+    """What a sweep records of ``arm``'s pre-training under ``P`` and the target's probe on it (never a test AUC)."""
+    run, probe = pretrain_and_probe(P, arm, target, store)
+    return {"val_auc": probe["val_auc"], "knn_acc": run["history"][-1]["knn_acc"], "loss": run["history"][-1]["loss"],
+            "epochs": len(run["history"]), "pretrain_seconds": run["seconds"], "device": run["device"],
+            "precision": run["precision"]}
+
+
 def sweep(profile: str, target: str, arms: list[str], scales: list[float], out: Path, say=print,
           tolerance: float = 0.0) -> list[dict]:
     """Compute (or read from the run store) each arm's pre-training and probe at each rate; write the JSON lines
@@ -40,12 +48,9 @@ def sweep(profile: str, target: str, arms: list[str], scales: list[float], out: 
         for arm in arms:
             for scale in sorted(scales):
                 lr = get(arm).lr * scale
-                run, probe = pretrain_and_probe(parameters(profile=profile, target=target, pretrain_lrs={arm: lr}),
-                                                arm, target, store)
+                P = parameters(profile=profile, target=target, pretrain_lrs={arm: lr})
                 row = {"arm": arm, "target": target, "profile": profile, "scale": scale, "lr": lr,
-                       "val_auc": probe["val_auc"], "knn_acc": run["history"][-1]["knn_acc"],
-                       "loss": run["history"][-1]["loss"], "epochs": len(run["history"]),
-                       "pretrain_seconds": run["seconds"], "device": run["device"], "precision": run["precision"]}
+                       **measured(P, arm, target, store)}
                 lines.write(json.dumps(row) + "\n")
                 lines.flush()
                 rows.append(row)
@@ -54,32 +59,43 @@ def sweep(profile: str, target: str, arms: list[str], scales: list[float], out: 
     return rows
 
 
-def choice(rows: list[dict], tolerance: float) -> dict[str, float]:
-    """Per arm, the rate of the highest probe val AUC, or the method's own (scale 1) when within ``tolerance``."""
+def best(rows: list[dict], default, tolerance: float) -> dict[str, dict]:
+    """Per arm, its row of the highest probe val AUC, or its row where ``default(row)`` when that is within
+    ``tolerance`` of it (one seed's val AUC does not separate closer settings)."""
     out = {}
     for arm in dict.fromkeys(r["arm"] for r in rows):
         mine = [r for r in rows if r["arm"] == arm]
-        best = max(mine, key=lambda r: r["val_auc"])
-        own = next((r for r in mine if r["scale"] == 1), None)
-        out[arm] = own["lr"] if own and own["val_auc"] >= best["val_auc"] - tolerance else best["lr"]
+        top = max(mine, key=lambda r: r["val_auc"])
+        own = next((r for r in mine if default(r)), None)
+        out[arm] = own if own and own["val_auc"] >= top["val_auc"] - tolerance else top
     return out
 
 
-def table(rows: list[dict], tolerance: float) -> str:
-    """The sweep as a Markdown table: per arm its own rate, the probe val AUC at each scale, and the choice."""
-    scales = sorted({r["scale"] for r in rows})
-    chosen = choice(rows, tolerance)
-    lines = ["| arm | own rate | " + " | ".join(f"val AUC at x{s:g}" for s in scales) + " | chosen rate |",
-             "| --- | --- | " + "--- | " * len(scales) + "--- |"]
+def choice(rows: list[dict], tolerance: float) -> dict[str, float]:
+    """Per arm, the rate of the highest probe val AUC, or the method's own (scale 1) when within ``tolerance``."""
+    return {arm: r["lr"] for arm, r in best(rows, lambda r: r["scale"] == 1, tolerance).items()}
+
+
+def sweep_table(rows: list[dict], x: str, heads: tuple[str, str], at, own, chosen: dict) -> str:
+    """A sweep as a Markdown table: per arm ``own(arm)`` (its default), the probe val AUC ``at`` each value of
+    ``x``, and ``chosen[arm]``; ``heads`` names the default's and the choice's columns."""
+    xs = sorted({r[x] for r in rows})
+    lines = [f"| arm | {heads[0]} | " + " | ".join(f"val AUC at {at(v)}" for v in xs) + f" | {heads[1]} |",
+             "| --- | --- | " + "--- | " * len(xs) + "--- |"]
     for arm in dict.fromkeys(r["arm"] for r in rows):
-        auc = {r["scale"]: f"{r['val_auc']:.3f}" for r in rows if r["arm"] == arm}
-        lines.append(f"| `{arm}` | {get(arm).lr:g} | " + " | ".join(auc.get(s, "") for s in scales)
-                     + f" | {chosen[arm]:g} |")
+        auc = {r[x]: f"{r['val_auc']:.3f}" for r in rows if r["arm"] == arm}
+        lines.append(f"| `{arm}` | {own(arm):g} | " + " | ".join(auc.get(v, "") for v in xs) + f" | {chosen[arm]:g} |")
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], path: Path) -> None:
-    """Probe val AUC (target) and kNN accuracy (source pool) against the rate, relative to each method's own."""
+def table(rows: list[dict], tolerance: float) -> str:
+    """The rate sweep as a Markdown table: per arm its own rate, the probe val AUC at each scale, and the choice."""
+    return sweep_table(rows, "scale", ("own rate", "chosen rate"), lambda s: f"x{s:g}", lambda arm: get(arm).lr,
+                       choice(rows, tolerance))
+
+
+def plot_sweep(rows: list[dict], x: str, xlabel: str, tick, path: Path) -> None:
+    """Probe val AUC (target) and kNN accuracy (source pool) against ``x`` (log scale, ticks ``tick(value)``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,15 +105,20 @@ def plot(rows: list[dict], path: Path) -> None:
     for arm in dict.fromkeys(r["arm"] for r in rows):
         mine = [r for r in rows if r["arm"] == arm]
         for ax, key in zip(axes, ("val_auc", "knn_acc")):
-            ax.plot([r["scale"] for r in mine], [r[key] for r in mine], marker="o", label=arm)
+            ax.plot([r[x] for r in mine], [r[key] for r in mine], marker="o", label=arm)
     axes[0].set(ylabel="linear-probe val AUC (target)", title=f"target {rows[0]['target']}")
     axes[1].set(ylabel="held-out kNN accuracy (source pool)", title="pre-training monitor")
-    scales = sorted({r["scale"] for r in rows})
+    xs = sorted({r[x] for r in rows})
     for ax in axes:
-        ax.set(xscale="log", xlabel="pre-training rate / the method's own")
-        ax.set_xticks(scales, [f"x{s:g}" for s in scales])
+        ax.set(xscale="log", xlabel=xlabel)
+        ax.set_xticks(xs, [tick(v) for v in xs])
         ax.minorticks_off()
     save(fig, axes, path)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Probe val AUC and kNN accuracy against the rate, relative to each method's own."""
+    plot_sweep(rows, "scale", "pre-training rate / the method's own", lambda s: f"x{s:g}", path)
 
 
 def main(argv=None) -> int:

@@ -58,6 +58,10 @@ class PretrainConfig:
     recipe: str | None = None  # None: the method's (``Method.recipe``)
     start_lrs: tuple[tuple[str, float], ...] = ()  # the rates of the pre-trainings it starts from, by arm (those
     # not named: their method's own); kept only for arms it starts from, so a random start never carries any
+    options: tuple[tuple[str, float], ...] = ()  # the method's options (``Method.options``) that differ from their
+    # defaults, e.g. (("temperature", 0.2),)
+    start_options: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()  # the same for the pre-trainings it
+    # starts from, by arm; kept, like ``start_lrs``, only for arms it starts from and only where not the defaults
 
     def __post_init__(self):
         check_choice("arm", self.arm, PRETRAINED_ARMS)
@@ -81,15 +85,22 @@ class PretrainConfig:
             check_number(f"start_lrs[{arm}]", rate, low=0, low_open=True)
         earlier = _earlier_arms(self.arm)
         object.__setattr__(self, "start_lrs", tuple(sorted((a, float(r)) for a, r in rates.items() if a in earlier)))
+        object.__setattr__(self, "options", get(self.arm).set_options(get(self.arm).check_options(
+            "options", dict(self.options))))
+        starts = {}
+        for arm, options in dict(self.start_options).items():
+            check_choice("start_options", arm, PRETRAINED_ARMS)
+            starts[arm] = get(arm).set_options(get(arm).check_options(f"start_options[{arm!r}]", dict(options)))
+        object.__setattr__(self, "start_options", tuple(sorted((a, o) for a, o in starts.items() if a in earlier and o)))
         check_number("weight_decay", self.weight_decay, low=0)
         if self.max_images is not None:
             check_number("max_images", self.max_images, low=2, integer=True)
         check_number("seed", self.seed, low=0, integer=True)
 
     def to_dict(self) -> dict:
-        """The config as stored and hashed (:func:`medlib.store.key_fields`: ``start_lrs`` left out while
-        empty)."""
-        return key_fields(self, {"start_lrs": ()})
+        """The config as stored and hashed (:func:`medlib.store.key_fields`: ``start_lrs``, ``options`` and
+        ``start_options`` left out while empty)."""
+        return key_fields(self, {"start_lrs": (), "options": (), "start_options": ()})
 
 
 def _earlier_arms(arm: str) -> set[str]:
@@ -126,7 +137,7 @@ def build_method(cfg: PretrainConfig, class_counts: torch.Tensor) -> Method:
     """``cfg.arm``'s method on a fresh encoder for a pool with ``class_counts`` images per label, its initial
     weights drawn from ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
-    return get(cfg.arm).create(new_encoder(cfg), class_counts)
+    return get(cfg.arm).create(new_encoder(cfg), class_counts, **dict(cfg.options))
 
 
 def new_encoder(cfg: PretrainConfig) -> nn.Module:
@@ -145,10 +156,11 @@ def pools(cfg: PretrainConfig, knn_images: int = 2000) -> tuple[ImageSet, ImageS
 
 def starting_points(cfg: PretrainConfig) -> tuple[PretrainConfig, ...]:
     """The pre-trainings whose encoders ``cfg``'s method starts from (``Method.starts_from``: the same pool,
-    epochs, batch and seed, each with its own method's recipe, at its rate in ``cfg.start_lrs`` or else its
-    method's own); empty for a random encoder."""
-    rates = dict(cfg.start_lrs)
-    return tuple(replace(cfg, arm=arm, lr=rates.get(arm), recipe=None) for arm in get(cfg.arm).starts_from)
+    epochs, batch and seed, each with its own method's recipe, at its rate and options in ``cfg.start_lrs`` and
+    ``cfg.start_options`` or else its method's own); empty for a random encoder."""
+    rates, options = dict(cfg.start_lrs), dict(cfg.start_options)
+    return tuple(replace(cfg, arm=arm, lr=rates.get(arm), recipe=None, options=options.get(arm, ()))
+                 for arm in get(cfg.arm).starts_from)
 
 
 def lineage(cfg: PretrainConfig) -> list[PretrainConfig]:

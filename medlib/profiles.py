@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from .adapt import PROTOCOLS
 from .data import FLAGS, SIZES
-from .methods import ARMS, TRAINING_ARMS
+from .methods import ARMS, TRAINING_ARMS, get
 from .models import BACKBONES, STEMS
 from .validation import (ParameterError, check_choice, check_choices, check_number, check_numbers,
                          check_sequence)
@@ -28,7 +28,7 @@ FULL_FLAGS = ("pathmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamn
 
 _COMMON = dict(size=28, backbone="resnet18", stem="imagenet", arms=list(ARMS), protocols=list(PROTOCOLS),
                target="breastmnist", sources=None, minority=None, per_class=None, pretrain_per_seed=False,
-               pretrain_lrs={})
+               pretrain_lrs={}, pretrain_options={})
 
 PROFILES = {
     # seconds per notebook: real offline data, tiny subsets, one epoch (CI and nbval)
@@ -97,6 +97,17 @@ def _rates(name, value):
     return value
 
 
+def _options(name, value):
+    """``{arm: {option: value}}`` for arms that train (``Method.options``: SimCLR's temperature, BYOL's momentum)."""
+    if not isinstance(value, dict):
+        raise ParameterError(f"{name}={value!r} is not allowed; give a dict of arm: {{option: value}}, e.g. "
+                             "{'ssl-simclr': {'temperature': 0.2}}")
+    for arm, options in value.items():
+        check_choice(name, arm, TRAINING_ARMS)
+        get(arm).check_options(f"{name}[{arm!r}]", options)
+    return value
+
+
 def _either(values) -> str:
     values = [str(v) for v in values]
     return f"{', '.join(values[:-1])} or {values[-1]}"
@@ -137,6 +148,8 @@ KNOBS = {
                                 "seeded subset of the source pool used for pre-training (None: all)"),
     "pretrain_batch_size": Knob(partial(_int, low=2), "pre-training batch size"),
     "pretrain_lrs": Knob(_rates, "{arm: pre-training rate at batch 256}; an arm not named: its method's own"),
+    "pretrain_options": Knob(_options, "{arm: {option: value}}, e.g. SimCLR's temperature, BYOL's momentum; an arm "
+                                       "not named: its method's defaults"),
     "pretrain_per_seed": Knob(_flag,
                               "True: each seed adapts a pre-training of its own (spreads include pre-training)"),
     "finetune_epochs": Knob(partial(_int, low=1), "epochs of full fine-tuning"),

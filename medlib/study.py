@@ -17,11 +17,13 @@ def sources_for(P: types.SimpleNamespace, target: str) -> tuple[str, ...]:
 
 def pretrain_config(P: types.SimpleNamespace, arm: str, target: str, sources=None, seed: int = 0) -> PretrainConfig:
     """The pre-training of ``arm`` on the source pool of ``target`` (the same images for every arm), at the
-    profile's rate for the arm (``P.pretrain_lrs``; its method's own where the profile names none), and the same
-    for the pre-trainings it starts from."""
+    profile's rate and options for the arm (``P.pretrain_lrs``, ``P.pretrain_options``; its method's own where the
+    profile names none), and the same for the pre-trainings it starts from."""
+    options = {a: tuple(o.items()) for a, o in P.pretrain_options.items()}
     return PretrainConfig(arm, tuple(sources or sources_for(P, target)), (target,), P.size, P.backbone, P.stem,
                           P.pretrain_epochs, P.pretrain_batch_size, lr=P.pretrain_lrs.get(arm),
-                          max_images=P.pretrain_max_images, seed=seed, start_lrs=tuple(P.pretrain_lrs.items()))
+                          max_images=P.pretrain_max_images, seed=seed, start_lrs=tuple(P.pretrain_lrs.items()),
+                          options=options.get(arm, ()), start_options=tuple(options.items()))
 
 
 def adapt_configs(P: types.SimpleNamespace, target: str, arms=None, protocols=None, seeds=None, sources=None,

@@ -201,3 +201,37 @@ def test_a_profiles_pretraining_rates_reach_each_arm_and_the_encoders_it_starts_
         parameters(profile="quick", pretrain_lrs={"scratch": 0.1})
     with pytest.raises(ParameterError, match=r"pretrain_lrs\['tl'\]=0 is not allowed"):
         parameters(profile="quick", pretrain_lrs={"tl": 0})
+
+
+def test_a_profiles_method_options_reach_the_method_and_the_encoders_an_arm_starts_from():
+    """``pretrain_options`` sets SimCLR's temperature and BYOL's momentum, for the arm and for the pre-trainings
+    an arm starts from (fusion's SimCLR); a value equal to the default is the default's run (same key), and no
+    config that names none carries the fields."""
+    import torch
+
+    from medlib.pretrain import PRETRAINED_ARMS, build_method, starting_points
+    from medlib.profiles import parameters
+    from medlib.study import pretrain_config
+
+    P = parameters(profile="quick")
+    default = {a: pretrain_config(P, a, "breastmnist") for a in PRETRAINED_ARMS}
+    assert all({"options", "start_options"}.isdisjoint(c.to_dict()) for c in default.values())
+    P = parameters(profile="quick", pretrain_options="{'ssl-simclr': {'temperature': 0.2}, "
+                                                     "'ssl-byol': {'momentum': 0.996}, 'bridge-simclr': {'temperature': 0.5}}")
+    tuned = {a: pretrain_config(P, a, "breastmnist") for a in PRETRAINED_ARMS}
+    assert tuned["ssl-simclr"].options == (("temperature", 0.2),) and tuned["bridge-simclr"] == default["bridge-simclr"]
+    assert starting_points(tuned["fusion"]) == (default["tl"], tuned["ssl-simclr"])
+    assert tuned["fusion"] != default["fusion"] and tuned["tl"] == default["tl"]
+    counts = torch.ones(2)
+    assert build_method(tuned["ssl-simclr"], counts).criterion.temperature == 0.2
+    assert build_method(default["ssl-simclr"], counts).criterion.temperature == 0.5
+    byol = build_method(tuned["ssl-byol"], counts)
+    assert byol.target_weight(0, 10) == pytest.approx(1 - 0.996)
+    assert build_method(default["ssl-byol"], counts).target_weight(0, 10) == pytest.approx(1 - 0.99)
+    for bad, message in [({"ssl-vicreg": {"temperature": 0.1}}, "ssl-vicreg has no options to set"),
+                         ({"ssl-simclr": {"tau": 0.1}}, "'tau' is not allowed; choose one of: temperature"),
+                         ({"ssl-simclr": {"temperature": 0}}, r"\['temperature'\]=0 is not allowed"),
+                         ({"ssl-byol": {"momentum": 1}}, r"\['momentum'\]=1 is not allowed"),
+                         ({"fusion": {}}, "pretrain_options='fusion' is not allowed")]:
+        with pytest.raises(ParameterError, match=message):
+            parameters(profile="quick", pretrain_options=bad)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
+
+from ..validation import ParameterError, check_choice, check_number
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,15 @@ class Arm:
     label: str
     colour: str
     order: int
+
+
+class Option(NamedTuple):
+    """A hyper-parameter of a method that tuning may set: its default and the open interval (``low``, ``high``;
+    None: unbounded) its values must lie in."""
+
+    default: float
+    low: float
+    high: float | None = None
 
 
 class Method(nn.Module):
@@ -35,7 +47,8 @@ class Method(nn.Module):
     on the same pool initialise the encoder (``build_encoder`` makes it from as many backbones, ``start`` loads
     their weights); ``trains`` False keeps that starting encoder as it is, with no step of its own.
     ``views_per_image`` is how many augmented views of an image one step passes through the encoder (what a
-    compute-matched comparison counts).
+    compute-matched comparison counts). ``options`` are the hyper-parameters beyond the rate that a profile may set
+    (``pretrain_options``; e.g. SimCLR's temperature), passed to ``create`` by name.
     """
 
     arm: Arm
@@ -47,10 +60,31 @@ class Method(nn.Module):
     starts_from: tuple[str, ...] = ()
     trains = True
     views_per_image = 2
+    options: dict[str, Option] = {}
 
     @classmethod
-    def create(cls, encoder: nn.Module, class_counts: torch.Tensor) -> "Method":
-        return cls(encoder)
+    def create(cls, encoder: nn.Module, class_counts: torch.Tensor, **options) -> "Method":
+        return cls(encoder, **options)
+
+    @classmethod
+    def check_options(cls, name: str, options: dict) -> dict:
+        """``options`` (option -> value) if each is one of :attr:`options` and inside its interval; else one line
+        that says what is allowed."""
+        if not isinstance(options, dict):
+            raise ParameterError(f"{name}={options!r} is not allowed; give a dict of option: value")
+        if options and not cls.options:
+            raise ParameterError(f"{name}={options!r} is not allowed: {cls.arm.name} has no options to set")
+        for option, value in options.items():
+            check_choice(name, option, cls.options)
+            bounds = cls.options[option]
+            check_number(f"{name}[{option!r}]", value, low=bounds.low, high=bounds.high, low_open=True,
+                         high_open=True)
+        return options
+
+    @classmethod
+    def set_options(cls, options: dict) -> tuple[tuple[str, float], ...]:
+        """The options that differ from their defaults, sorted by name: what a run's config records."""
+        return tuple(sorted((k, float(v)) for k, v in options.items() if v != cls.options[k].default))
 
     @classmethod
     def build_encoder(cls, backbone: Callable[[], nn.Module]) -> nn.Module:

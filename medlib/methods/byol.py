@@ -16,7 +16,7 @@ from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 
 from ..augment import BYOL_VIEWS
-from .base import Arm, Method
+from .base import Arm, Method, Option
 
 
 def byol_views(images: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
@@ -33,15 +33,17 @@ def lightly_byol_transform(size: int, **options):
 
 
 class BYOL(Method):
-    """Online encoder, projection (to 256) and prediction; target encoder and projection follow by momentum."""
+    """Online encoder, projection (to 256) and prediction; target encoder and projection follow by momentum, which
+    rises from ``momentum`` (lightly's 0.99 unless a profile sets another; the paper's 0.996) to 1."""
 
     arm = Arm("ssl-byol", "SSL BYOL", "#ff7f0e", 4)
     name, title = "byol", "BYOL"
     lightly_transform = staticmethod(lightly_byol_transform)
+    options = {"momentum": Option(0.99, 0, 1)}
 
-    def __init__(self, encoder: nn.Module):
+    def __init__(self, encoder: nn.Module, momentum: float = 0.99):
         super().__init__()
-        self.encoder = encoder
+        self.encoder, self.momentum = encoder, momentum
         self.projection = BYOLProjectionHead(encoder.feature_dim, 1024, 256)
         self.prediction = BYOLPredictionHead(256, 1024, 256)
         self.encoder_momentum = copy.deepcopy(encoder)
@@ -60,8 +62,8 @@ class BYOL(Method):
         return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
 
     def target_weight(self, step, total):
-        """1 - m, the momentum m rising from 0.99 to 1 on lightly's cosine schedule."""
-        return 1.0 - cosine_schedule(step, total, 0.99, 1.0)
+        """1 - m, the momentum m rising from ``momentum`` to 1 on lightly's cosine schedule."""
+        return 1.0 - cosine_schedule(step, total, self.momentum, 1.0)
 
     @torch.no_grad()
     def update_targets(self, weight):

@@ -11,14 +11,16 @@ from torch import nn
 
 from ..augment import SIMCLR_VIEW
 from ..losses import NTXentLoss
-from .base import Arm, Method
+from .base import Arm, Method, Option
 
 
 class SimCLR(Method):
-    """NT-Xent between two views of each image, through a 2-layer MLP projection to 128 dimensions."""
+    """NT-Xent between two views of each image, through a 2-layer MLP projection to 128 dimensions; its
+    temperature is lightly's default (0.5) unless a profile sets another."""
 
     arm = Arm("ssl-simclr", "SSL SimCLR", "#d62728", 3)
     name, title = "simclr", "SimCLR"
+    options = {"temperature": Option(0.5, 0)}
 
     def __init__(self, encoder: nn.Module, temperature: float = 0.5):
         super().__init__()

@@ -32,8 +32,8 @@ class Supervised(Method):
         self.register_buffer("class_weight", counts.sum() / (len(counts) * counts.clamp(min=1)))
 
     @classmethod
-    def create(cls, encoder, class_counts):
-        return cls(encoder, class_counts)
+    def create(cls, encoder, class_counts, **options):
+        return cls(encoder, class_counts, **options)
 
     def views(self, images, g):
         return SUPERVISED_VIEW(images, g)
