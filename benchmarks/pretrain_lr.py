@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from benchmarks.budget_curve import pretrain_and_probe, rows_and_figure, save, sweep_options
-from medlib.methods import TRAINING_ARMS, get
+from medlib.methods import ARM_COLOURS, TRAINING_ARMS, get
 from medlib.profiles import parameters
 from medlib.store import RunStore
 from medlib.validation import check_choices, check_number, check_numbers
@@ -105,7 +105,7 @@ def plot_sweep(rows: list[dict], x: str, xlabel: str, tick, path: Path) -> None:
     for arm in dict.fromkeys(r["arm"] for r in rows):
         mine = [r for r in rows if r["arm"] == arm]
         for ax, key in zip(axes, ("val_auc", "knn_acc")):
-            ax.plot([r[x] for r in mine], [r[key] for r in mine], marker="o", label=arm)
+            ax.plot([r[x] for r in mine], [r[key] for r in mine], marker="o", label=arm, color=ARM_COLOURS[arm])
     axes[0].set(ylabel="linear-probe val AUC (target)", title=f"target {rows[0]['target']}")
     axes[1].set(ylabel="held-out kNN accuracy (source pool)", title="pre-training monitor")
     xs = sorted({r[x] for r in rows})

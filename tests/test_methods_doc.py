@@ -151,3 +151,22 @@ def test_the_counts_methods_reads_from_the_data_are_the_files(real_data):
             f"({test.count(majority)} of {len(test)} images, {100 * test.count(majority) / len(test):.1f} %)",
             f"BreastMNIST's {test.count(malignant)} malignant and {len(test) - test.count(malignant)} benign test images"]
     assert missing(METHODS, said) == []
+
+
+def test_the_option_sweeps_in_methods_are_the_committed_ones():
+    from benchmarks.pretrain_options import choice, table
+
+    folder = RESULTS / "2026-11-29" / "cpu_pretrain_options_quick"
+    rows = {o: jsonl(folder / o / "pretrain_options.jsonl") for o in ("temperature", "momentum")}
+    assert all(table(r, 0.005) in METHODS for r in rows.values())
+    auc = {(r["arm"], r["value"]): r["val_auc"] for r in rows["temperature"] + rows["momentum"]}
+    assert choice(rows["temperature"], 0.005) == {"ssl-simclr": {"temperature": 0.5}, "bridge-simclr": {"temperature": 0.2}}
+    assert choice(rows["momentum"], 0.005) == {"ssl-byol": {"momentum": 0.98}}
+    assert auc["ssl-byol", 0.99] < min(auc["ssl-byol", 0.98], auc["ssl-byol", 0.996])
+    knn = [r["knn_acc"] for r in rows["momentum"]]
+    said = [f"SimCLR keeps its temperature (0.1 scores {auc['ssl-simclr', 0.1] - auc['ssl-simclr', 0.5]:.3f} higher, "
+            "within the tolerance)",
+            f"the bridge moves to 0.2 ({auc['bridge-simclr', 0.2] - auc['bridge-simclr', 0.5]:.3f} ahead of 0.5)",
+            f"BYOL to a momentum of 0.98 ({auc['ssl-byol', 0.98] - auc['ssl-byol', 0.99]:.3f} ahead of 0.99)",
+            f"kNN accuracy moves by at most {max(knn) - min(knn):.3f} across the three momenta"]
+    assert missing(METHODS, said) == []

@@ -420,3 +420,13 @@ def test_the_rate_sweep_and_the_bench_images_in_the_notes_are_their_records():
             f"real images); at 64 px `breastmnist_64.npz`, the only 64 px file offline ({images[64]} real images",
             f"{images[64]} breastmnist 64 px images"]
     assert missing(BENCH, said) == []
+
+
+def test_the_option_sweeps_in_the_notes_are_their_records():
+    folder = RESULTS / "2026-11-29" / "cpu_pretrain_options_quick"
+    took = [rounded(re.search(r"^chosen pretrain_options: .*?; (\d+) s;", (folder / o / "pretrain_options.log")
+                              .read_text(), re.M).group(1), 0, thousands=True) for o in ("temperature", "momentum")]
+    chosen = {(r["arm"], r["value"]) for o in ("temperature", "momentum") for r in jsonl(folder / o / "pretrain_options.jsonl")
+              if r["val_auc"] == max(s["val_auc"] for s in jsonl(folder / o / "pretrain_options.jsonl") if s["arm"] == r["arm"])}
+    assert chosen == {("ssl-simclr", 0.1), ("bridge-simclr", 0.2), ("ssl-byol", 0.98)}  # SimCLR's 0.1: within tolerance
+    assert missing(BENCH, [f"({took[0]} s and {took[1]} s): SimCLR kept 0.5, the bridge chose 0.2 and BYOL 0.98"]) == []
