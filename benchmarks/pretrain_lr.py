@@ -26,12 +26,18 @@ from medlib.store import RunStore
 from medlib.validation import check_choices, check_number, check_numbers
 
 
-def measured(P, arm: str, target: str, store: RunStore) -> dict:
-    """What a sweep records of ``arm``'s pre-training under ``P`` and the target's probe on it (never a test AUC)."""
+def measured(P, arm: str, target: str, store: RunStore, setting: dict, lines, say, what: str) -> dict:
+    """The row a sweep records for ``arm``'s pre-training under ``P`` (its ``setting``, e.g. the rate; ``what``
+    says it in words) and the target's probe on it, never a test AUC: written to ``lines`` at once, and said."""
     run, probe = pretrain_and_probe(P, arm, target, store)
-    return {"val_auc": probe["val_auc"], "knn_acc": run["history"][-1]["knn_acc"], "loss": run["history"][-1]["loss"],
-            "epochs": len(run["history"]), "pretrain_seconds": run["seconds"], "device": run["device"],
-            "precision": run["precision"]}
+    row = {"arm": arm, "target": target, "profile": P.profile, **setting, "val_auc": probe["val_auc"],
+           "knn_acc": run["history"][-1]["knn_acc"], "loss": run["history"][-1]["loss"], "epochs": len(run["history"]),
+           "pretrain_seconds": run["seconds"], "device": run["device"], "precision": run["precision"]}
+    lines.write(json.dumps(row) + "\n")
+    lines.flush()
+    say(f"{arm} {what}: probe val AUC {row['val_auc']:.3f}, kNN {row['knn_acc']:.3f}, pre-training "
+        f"{row['pretrain_seconds']:.1f} s")
+    return row
 
 
 def sweep(profile: str, target: str, arms: list[str], scales: list[float], out: Path, say=print,
@@ -49,13 +55,8 @@ def sweep(profile: str, target: str, arms: list[str], scales: list[float], out: 
             for scale in sorted(scales):
                 lr = get(arm).lr * scale
                 P = parameters(profile=profile, target=target, pretrain_lrs={arm: lr})
-                row = {"arm": arm, "target": target, "profile": profile, "scale": scale, "lr": lr,
-                       **measured(P, arm, target, store)}
-                lines.write(json.dumps(row) + "\n")
-                lines.flush()
-                rows.append(row)
-                say(f"{arm} lr {lr:g} (x{scale:g}): probe val AUC {row['val_auc']:.3f}, kNN {row['knn_acc']:.3f}, "
-                    f"pre-training {row['pretrain_seconds']:.1f} s")
+                rows.append(measured(P, arm, target, store, {"scale": scale, "lr": lr}, lines, say,
+                                     f"lr {lr:g} (x{scale:g})"))
     return rows
 
 
@@ -121,6 +122,13 @@ def plot(rows: list[dict], path: Path) -> None:
     plot_sweep(rows, "scale", "pre-training rate / the method's own", lambda s: f"x{s:g}", path)
 
 
+def report(rows: list[dict], tolerance: float, table, choice, knob: str, default: str, start: float, png: Path):
+    """A sweep's table and its choice as the value of ``knob``, with the seconds since ``start`` and the PNG."""
+    print(table(rows, tolerance))
+    print(f"chosen {knob}: {choice(rows, tolerance)} (probe val AUC; {default} within {tolerance} of the best); "
+          f"{time.time() - start:.0f} s; {png}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sweep_options(p, "pretrain_lr")
@@ -131,9 +139,8 @@ def main(argv=None) -> int:
     start = time.time()
     rows = rows_and_figure(p, args, "pretrain_lr", lambda: sweep(args.profile, args.target, args.arms, args.scales,
                                                                  args.out, tolerance=args.tolerance), plot)
-    print(table(rows, args.tolerance))
-    print(f"chosen pretrain_lrs: {choice(rows, args.tolerance)} (probe val AUC; the method's own rate within "
-          f"{args.tolerance} of the best); {time.time() - start:.0f} s; {args.out / 'pretrain_lr.png'}")
+    report(rows, args.tolerance, table, choice, "pretrain_lrs", "the method's own rate", start,
+           args.out / "pretrain_lr.png")
     return 0
 
 

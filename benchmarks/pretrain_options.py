@@ -8,21 +8,21 @@ lines while it goes, per arm and value: the probe's val AUC, the pre-training's 
 pool) and its seconds. Test AUCs are never read.
 
 ``--pretrain-lrs`` sets the rates (e.g. the rate sweep's choice, :mod:`benchmarks.pretrain_lr`), so that an
-option is tuned at the rate its arm will pre-train at. The choice printed at the end is, per arm, the value with the highest probe val AUC, or the method's default when
-that is within ``--tolerance`` of it; it is written as the value of the ``pretrain_options`` knob (merge it with
-another option's choice by hand). The PNG shows val AUC and kNN accuracy against the value.
+option is tuned at the rate its arm will pre-train at. The choice printed at the end is, per arm, the value with
+the highest probe val AUC, or the method's default when that is within ``--tolerance`` of it; it is written as
+the value of the ``pretrain_options`` knob (merge it with another option's choice by hand). The PNG shows val AUC
+and kNN accuracy against the value.
 
     MEDLIB_DATA=folder_of_npz MEDLIB_OFFLINE=1 python -m benchmarks.pretrain_options --profile gpu \\
         --option temperature --values 0.1 0.2 0.5 --out pretrain_temperature/
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from benchmarks.budget_curve import rows_and_figure, sweep_options
-from benchmarks.pretrain_lr import best, measured, plot_sweep, sweep_table
+from benchmarks.pretrain_lr import best, measured, plot_sweep, report, sweep_table
 from medlib.methods import TRAINING_ARMS, get
 from medlib.profiles import parameters
 from medlib.store import RunStore
@@ -61,14 +61,10 @@ def sweep(profile: str, target: str, arms: list[str], option: str, values: list[
         for arm in arms:
             default = get(arm).options[option].default
             for value in sorted(values):
-                P = parameters(profile=profile, target=target, pretrain_lrs=lrs, pretrain_options={arm: {option: value}})
-                row = {"arm": arm, "target": target, "profile": profile, "option": option, "value": value,
-                       "default": default, **measured(P, arm, target, store)}
-                lines.write(json.dumps(row) + "\n")
-                lines.flush()
-                rows.append(row)
-                say(f"{arm} {option} {value:g}: probe val AUC {row['val_auc']:.3f}, kNN {row['knn_acc']:.3f}, "
-                    f"pre-training {row['pretrain_seconds']:.1f} s")
+                P = parameters(profile=profile, target=target, pretrain_lrs=lrs,
+                               pretrain_options={arm: {option: value}})
+                setting = {"option": option, "value": value, "default": default}
+                rows.append(measured(P, arm, target, store, setting, lines, say, f"{option} {value:g}"))
     return rows
 
 
@@ -104,9 +100,8 @@ def main(argv=None) -> int:
     rows = rows_and_figure(p, args, "pretrain_options", lambda: sweep(
         args.profile, args.target, args.arms, args.option, args.values, args.out, tolerance=args.tolerance,
         lrs=args.pretrain_lrs), plot)
-    print(table(rows, args.tolerance))
-    print(f"chosen pretrain_options: {choice(rows, args.tolerance)} (probe val AUC; the default within "
-          f"{args.tolerance} of the best); {time.time() - start:.0f} s; {args.out / 'pretrain_options.png'}")
+    report(rows, args.tolerance, table, choice, "pretrain_options", "the default", start,
+           args.out / "pretrain_options.png")
     return 0
 
 
