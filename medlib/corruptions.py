@@ -31,7 +31,8 @@ from .compute import default_device
 from .data import load
 from .experiment import AdaptConfig, load_model, minority_class
 from .metrics import METRICS, evaluate
-from .plots import ARM_COLOURS, METRIC_LABELS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below
+from .plots import (ARM_COLOURS, METRIC_LABELS, PROTOCOL_LABELS, arm_label, figure, in_arm_order, legend_below,
+                    metric_words)
 from .prose import listing
 from .store import RunStore
 from .validation import ParameterError, check_choices, check_number
@@ -261,7 +262,7 @@ def drop_summary(df: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
 def findings(drop: pd.DataFrame, metric: str = "auc") -> str:
     """The chapter's result in words, generated from :func:`drop_summary`: per protocol, the arms ranked by
     their mean change of ``metric`` at the strongest severity (least hurt first)."""
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_words(metric)
     strongest = [c for c in drop.columns if str(c).startswith("severity ")][-1]
     lines = []
     for protocol, part in drop.groupby("protocol", sort=False):
@@ -279,7 +280,7 @@ def finding(df: pd.DataFrame, metric: str = "auc") -> str:
     largest loss, with the range over seeds. No test."""
     if len(df) == 0 or not (df["family"] != "clean").any():
         return "No stored corruption scores for this chapter's models yet."
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_words(metric)
     per_seed = seed_drops(df, metric)
     strongest = per_seed.index.get_level_values("severity").max()
     at = per_seed.xs(strongest, level="severity").groupby(["protocol", "arm"], sort=False)

@@ -30,7 +30,8 @@ from .compute import default_device
 from .data import load, source_pool
 from .experiment import summarize
 from .models import backbone
-from .plots import ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below
+from .plots import (ARMS, ARM_COLOURS, DPI, METRIC_LABELS, PROTOCOL_LABELS, arm_label, in_arm_order, legend_below,
+                    metric_words)
 from .prose import listing
 from .pretrain import PRETRAINED_ARMS, features
 from .stats import completed
@@ -201,7 +202,7 @@ def findings(merged: pd.DataFrame, correlation_table: pd.DataFrame, distance: st
     :func:`correlation`: the pools from nearest to farthest, each arm's best pool and its gain over scratch per
     protocol, and the rank correlation of distance and gain."""
     name = DISTANCE_NAMES.get(distance, distance)
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_words(metric)
     pools = by_distance(merged, distance)
     lines = [f"- **Pools from nearest to farthest** ({name} to the target): "
              + ", ".join(f"{p} ({d:.2f})" for p, d in zip(pools["pool"], pools[distance])) + "."]
@@ -228,7 +229,7 @@ def finding(merged: pd.DataFrame, distance: str = "frechet", metric: str = "auc"
     the largest gain. Means over seeds, no test."""
     if len(merged) == 0:
         return "No stored gains: no pre-trained arm ran on this chapter's pools."
-    label, name = METRIC_LABELS.get(metric, metric), DISTANCE_NAMES.get(distance, distance)
+    label, name = metric_words(metric), DISTANCE_NAMES.get(distance, distance)
     pools = by_distance(merged, distance)
     near, far = pools.iloc[0], pools.iloc[-1]
     target = f" to {merged['target'].iloc[0]}" if "target" in merged else ""

@@ -28,6 +28,7 @@ ARM_LABELS = methods.ARM_LABELS | {"majority": "Majority class (baseline)"}  # a
 PROTOCOL_LABELS = {"linear": "Linear probe", "finetune": "Fine-tuning"}
 METRIC_LABELS = {"auc": "AUC", "acc": "ACC", "balanced_acc": "Balanced acc.", "macro_f1": "Macro-F1",
                  "minority_recall": "Minority recall"}
+METRIC_WORDS = {"balanced_acc": "balanced accuracy", "minority_recall": "minority-class recall"}  # in a sentence
 AXIS_LABELS = {s.field: s.axis for s in SCENARIOS}
 SPLIT_COLOURS = ("#2a9d8f", "#e9c46a", "#264653", "#a8dadc")  # data figures: never an arm's colour
 DPI = 90
@@ -35,6 +36,11 @@ DPI = 90
 
 def arm_label(arm: str) -> str:
     return ARM_LABELS.get(arm, arm)
+
+
+def metric_words(metric: str) -> str:
+    """A metric as a sentence names it ("balanced accuracy" where an axis says "Balanced acc.")."""
+    return METRIC_WORDS.get(metric, METRIC_LABELS.get(metric, metric))
 
 
 def figure(nrows: int = 1, ncols: int = 1, width: float = 4.0, height: float = 3.0, **kw):

@@ -91,7 +91,8 @@ class PretrainConfig:
         for arm, options in dict(self.start_options).items():
             check_choice("start_options", arm, PRETRAINED_ARMS)
             starts[arm] = get(arm).set_options(get(arm).check_options(f"start_options[{arm!r}]", dict(options)))
-        object.__setattr__(self, "start_options", tuple(sorted((a, o) for a, o in starts.items() if a in earlier and o)))
+        object.__setattr__(self, "start_options",
+                           tuple(sorted((a, o) for a, o in starts.items() if a in earlier and o)))
         check_number("weight_decay", self.weight_decay, low=0)
         if self.max_images is not None:
             check_number("max_images", self.max_images, low=2, integer=True)

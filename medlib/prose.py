@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from . import scenarios, stats
-from .plots import METRIC_LABELS, PROTOCOL_LABELS, arm_label, trained
+from .plots import PROTOCOL_LABELS, arm_label, metric_words, trained
 from .tables import interval, mean_std, present, short_label
 
 
@@ -126,7 +126,7 @@ def recommendations(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
                     alpha: float = stats.ALPHA) -> str:
     """Markdown sentences generated from the decision table (and the TL comparisons): every number is counted
     from them, and an arm is said to be ahead only where its difference is called after correction."""
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_words(metric)
     n = len(table)
     if n == 0:
         return "No stored results: run the study chapters first."
@@ -170,7 +170,7 @@ def headline(table: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPH
     (:attr:`medlib.scenarios.Scenario.hardest`; all labels where none varies), the arm with the highest mean test
     ``metric`` with its 95 % interval, and whether its lead is called after correction. Generated from
     ``table``."""
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_words(metric)
     if len(table) == 0:
         return "No stored results for this chapter's grid yet."
     varied = table[table["scenario"] != scenarios.ALL_LABELS]
@@ -200,7 +200,7 @@ def findings(table: pd.DataFrame, metric: str = "auc", alpha: float = stats.ALPH
     """A chapter's results in words, one Markdown bullet per condition of the decision table: the leading arm
     with its mean ± s.d. over seeds and 95 % interval, its margin over the runner-up and whether that margin is
     called after correction, and its gain over scratch. Generated from ``table``; nothing is written by hand."""
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_words(metric)
     if len(table) == 0:
         return "No stored results for this chapter's grid."
 
@@ -241,7 +241,7 @@ def _answer(table: pd.DataFrame, comparisons: pd.DataFrame, profile: str, metric
     leads = (f"the evidence calls the leader's margin in {int(called.sum())} of them "
              f"({_in_each(table.loc[called, 'winner'].value_counts())})" if called.any()
              else "the evidence calls the leader's margin in none of them")
-    first = (f"Over {len(table)} conditions ({conditions}), the highest mean test {METRIC_LABELS.get(metric, metric)} "
+    first = (f"Over {len(table)} conditions ({conditions}), the highest mean test {metric_words(metric)} "
              f"came from {_in_each(table['winner'].value_counts())}; after a Holm correction {leads}.")
     parts = []
     for other, part in comparisons.groupby("other", sort=False) if len(comparisons) else []:
