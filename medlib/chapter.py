@@ -16,10 +16,11 @@ from .prose import profile_note
 def start(namespace: dict) -> types.SimpleNamespace:
     """The chapter's parameters: the knobs of its parameters cell in ``namespace`` (a notebook's ``globals()``),
     each ``None`` taking the profile's value and a bad value stopped here in one line
-    (:func:`medlib.profiles.parameters`). Tables then show every cell in full, and the profile's note
+    (:func:`medlib.profiles.parameters`). Tables then show every row and cell in full, and the profile's note
     (:func:`medlib.prose.profile_note`) is shown."""
     P = parameters(namespace)
     pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_rows", None)
     display(Markdown(profile_note(P.profile)))
     return P
 
