@@ -70,6 +70,11 @@ def graph_check(path: str) -> dict:
         r"^(\S+)\s.*last-epoch images/s (\d+) / (\d+) = ([\d.]+)x", (RESULTS / path).read_text(), re.M)}
 
 
+def wall_clock(log: str) -> tuple[str, str]:
+    """(minutes, seconds) of the ``/usr/bin/time -v`` wall clock in a log."""
+    return re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\d+):([\d.]+)", log).groups()
+
+
 def notebook_outputs(path: Path) -> list[str]:
     """The text of every output of an executed notebook (streams and text/plain), in order."""
     out = []

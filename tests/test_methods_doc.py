@@ -2,7 +2,7 @@
 
 import re
 
-from prose_sources import RESULTS, ROOT, graph_check, jsonl, missing, rounded, span, table
+from prose_sources import RESULTS, ROOT, flat, graph_check, jsonl, missing, rounded, span, table, wall_clock
 
 METHODS = (ROOT / "book" / "methods.md").read_text()
 
@@ -73,12 +73,10 @@ def test_the_first_probe_check_is_quoted_as_logged():
 
 
 def test_the_pretraining_rate_sweep_in_methods_is_the_committed_one():
-    import json
-
     from benchmarks.pretrain_lr import table
 
     folder = ROOT / "benchmarks" / "results" / "2026-11-29" / "cpu_pretrain_lr_quick"
-    rows = [json.loads(line) for line in (folder / "pretrain_lr.jsonl").read_text().splitlines()]
+    rows = jsonl(folder / "pretrain_lr.jsonl")
     assert table(rows, 0.005) in METHODS
     run = {(r["arm"], r["scale"]): r for r in rows}
     arms = list(dict.fromkeys(r["arm"] for r in rows))
@@ -89,8 +87,7 @@ def test_the_pretraining_rate_sweep_in_methods_is_the_committed_one():
             f"moves by at most {max(abs(run[a, 0.5]['knn_acc'] - run[a, 1.0]['knn_acc']) for a in arms):.3f}"]
     assert all(max((run[a, s]["val_auc"], s) for s in (0.5, 1.0, 2.0))[1] == 0.5 for a in arms)
     assert "Half the rate has the highest validation AUC for every arm" in METHODS
-    text = " ".join(METHODS.split())
-    assert [s for s in said if s not in text] == []
+    assert missing(METHODS, said) == []
 
 
 def test_the_spread_between_executions_is_the_logged_comparison():
@@ -110,7 +107,7 @@ def test_the_speed_figures_of_methods_are_their_benchmarks():
     graphs = graph_check("2026-11-27/gpu_h100/graph_check.log")
     bf16 = jsonl(RESULTS / "2026-11-26" / "cpu_bf16_bench.jsonl")
     book = (RESULTS / "2026-11-26" / "cpu_quick_book_bf16.log").read_text()
-    minutes, seconds = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\d+):([\d.]+)", book).groups()
+    minutes, seconds = wall_clock(book)
     said = [f"at 28 px on an H100 the graphed one ran {span([x for _, _, x in graphs.values()], 1)}x faster",
             "SimCLR and BYOL pre-training steps {}x faster at 28 px and {}x at 64 px".format(
                 *(span([r["bf16_gain"] for r in bf16 if r["size"] == size]) for size in (28, 64))),
@@ -122,13 +119,13 @@ def test_the_speed_figures_of_methods_are_their_benchmarks():
 def test_the_probe_checks_images_are_its_log():
     log = (PROBE_CHECK / "probe_check.log").read_text()
     sizes = re.search(r"train (\d+) \(majority class \d\), val (\d+), test (\d+)", log).groups()
-    assert "(seed 0, {} train, {} val and {} test images".format(*sizes) in " ".join(METHODS.split())
+    assert "(seed 0, {} train, {} val and {} test images".format(*sizes) in flat(METHODS)
 
 
 def test_the_split_sizes_in_methods_are_medmnists():
     from medmnist import INFO
 
-    assert f"scored on {INFO['breastmnist']['n_samples']['val']} validation images" in " ".join(METHODS.split())
+    assert f"scored on {INFO['breastmnist']['n_samples']['val']} validation images" in flat(METHODS)
 
 
 def test_the_counts_methods_reads_from_the_data_are_the_files(real_data):

@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 from prose_sources import (RESULTS, ROOT, decimals, flat, graph_check, jsonl, missing, notebook_outputs, rounded, section,
-                           span, table)
+                           span, table, wall_clock)
 
 README = (ROOT / "README.md").read_text()
 BENCH = (ROOT / "benchmarks" / "README.md").read_text()
@@ -323,7 +323,7 @@ def chapter_seconds(log: str) -> dict:
 
 def test_the_book_and_job_timings_are_their_logs():
     bf16 = (RESULTS / "2026-11-26" / "cpu_quick_book_bf16.log").read_text()
-    minutes, seconds = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\d+):([\d.]+)", bf16).groups()
+    minutes, seconds = wall_clock(bf16)
     per = chapter_seconds(bf16)
     fp32 = (RESULTS / "2026-11-27" / "cpu_quick_book_fp32.log").read_text()
     sitting1, sitting2 = fp32.split("# sitting 2")
