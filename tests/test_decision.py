@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from test_stats import simulate
 
+from benchmarks.interval_coverage import simulate
 from medlib import decision, plots, prose, stats, tables
 from medlib.validation import ParameterError
 

@@ -167,3 +167,31 @@ def test_the_option_sweeps_in_methods_are_the_committed_ones():
             f"BYOL to a momentum of 0.98 ({auc['ssl-byol', 0.98] - auc['ssl-byol', 0.99]:.3f} ahead of 0.99)",
             f"kNN accuracy moves by at most {max(knn) - min(knn):.3f} across the three momenta"]
     assert missing(METHODS, said) == []
+
+
+def test_the_interval_coverage_in_methods_is_the_committed_simulation():
+    """Methods' coverage figures, the pre-training and run spreads and the bootstrap's time are the rows of
+    ``python -m benchmarks.interval_coverage`` (benchmarks/results/2026-11-29/cpu_interval_coverage/)."""
+    folder = RESULTS / "2026-11-29" / "cpu_interval_coverage"
+    rows = {r["scenario"]: r for r in jsonl(folder / "interval_coverage.jsonl")}
+    near06, none, near10, one, timed = rows.values()
+
+    def share(r):
+        low, high = (rounded(100 * r[k], 1) for k in ("coverage_low", "coverage_high"))
+        return f"{rounded(100 * r['coverage'], 1)} %", f"{low}-{high} %"
+
+    said = ["in {} of studies (Wilson interval {})".format(*share(near06)),
+            f"the pre-training standard deviation is {near06['pretraining_sd']:.3f} AUC",
+            "in {} ({}) without pre-training variance".format(*share(none)),
+            "and in {} ({}) when the pre-training standard deviation is {:.3f} AUC".format(*share(near10),
+                                                                                       near10["pretraining_sd"]),
+            f"{near10['pretraining_sd'] / none['run_sd']:.1f} times one run's standard deviation without it "
+            f"({none['run_sd']:.3f}",
+            "held the truth in only {} ({}) of studies".format(*share(one)),
+            f"(load {timed['load']:.1f}), the replicates of {timed['conditions']} conditions",
+            f"{timed['resamples']:,} replicates) took {timed['seconds']:.1f} s"]
+    assert (near06["studies"], near06["resamples"], one["pretrainings"], one["adaptations"]) == (200, 400, 1, 3)
+    assert missing(METHODS, said) == []
+    minutes, seconds = wall_clock((folder / "interval_coverage.log").read_text())
+    notes = flat((ROOT / "benchmarks" / "README.md").read_text())
+    assert f"per scenario, {minutes} min {rounded(seconds)} s while" in notes
