@@ -111,7 +111,7 @@ def test_the_speed_figures_of_methods_are_their_benchmarks():
     said = [f"at 28 px on an H100 the graphed one ran {span([x for _, _, x in graphs.values()], 1)}x faster",
             "SimCLR and BYOL pre-training steps {}x faster at 28 px and {}x at 64 px".format(
                 *(span([r["bf16_gain"] for r in bf16 if r["size"] == size]) for size in (28, 64))),
-            f"({minutes} min {rounded(seconds)} s against"]
+            f"the whole quick book took {minutes} min {rounded(seconds)} s cold in bf16 there"]
     assert set(graphs) == {"tl", "ssl-simclr", "ssl-byol"}
     assert missing(METHODS, said) == []
 
