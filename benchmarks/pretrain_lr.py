@@ -16,11 +16,13 @@ the ``pretrain_lrs`` knob. The PNG shows val AUC and kNN accuracy against the ra
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
 from benchmarks.budget_curve import pretrain_and_probe, rows_and_figure, save, sweep_options
 from medlib.methods import ARM_COLOURS, TRAINING_ARMS, get
+from medlib.pretrain import NonFiniteLoss
 from medlib.profiles import parameters
 from medlib.store import RunStore
 from medlib.validation import check_choices, check_number, check_numbers
@@ -28,15 +30,23 @@ from medlib.validation import check_choices, check_number, check_numbers
 
 def measured(P, arm: str, target: str, store: RunStore, setting: dict, lines, say, what: str) -> dict:
     """The row a sweep records for ``arm``'s pre-training under ``P`` (its ``setting``, e.g. the rate; ``what``
-    says it in words) and the target's probe on it, never a test AUC: written to ``lines`` at once, and said."""
-    run, probe = pretrain_and_probe(P, arm, target, store)
-    row = {"arm": arm, "target": target, "profile": P.profile, **setting, "val_auc": probe["val_auc"],
-           "knn_acc": run["history"][-1]["knn_acc"], "loss": run["history"][-1]["loss"], "epochs": len(run["history"]),
-           "pretrain_seconds": run["seconds"], "device": run["device"], "precision": run["precision"]}
+    says it in words) and the target's probe on it, never a test AUC: written to ``lines`` at once, and said. A
+    pre-training whose loss becomes NaN is a row too (``diverged``: what happened; no AUC), and the sweep goes on."""
+    try:
+        run, probe = pretrain_and_probe(P, arm, target, store)
+    except NonFiniteLoss as e:
+        row = {"arm": arm, "target": target, "profile": P.profile, **setting, "val_auc": None, "knn_acc": None,
+               "diverged": str(e)}
+        say(f"{arm} {what}: diverged: {e}")
+    else:
+        row = {"arm": arm, "target": target, "profile": P.profile, **setting, "val_auc": probe["val_auc"],
+               "knn_acc": run["history"][-1]["knn_acc"], "loss": run["history"][-1]["loss"],
+               "epochs": len(run["history"]), "pretrain_seconds": run["seconds"], "device": run["device"],
+               "precision": run["precision"]}
+        say(f"{arm} {what}: probe val AUC {row['val_auc']:.3f}, kNN {row['knn_acc']:.3f}, pre-training "
+            f"{row['pretrain_seconds']:.1f} s")
     lines.write(json.dumps(row) + "\n")
     lines.flush()
-    say(f"{arm} {what}: probe val AUC {row['val_auc']:.3f}, kNN {row['knn_acc']:.3f}, pre-training "
-        f"{row['pretrain_seconds']:.1f} s")
     return row
 
 
@@ -62,10 +72,13 @@ def sweep(profile: str, target: str, arms: list[str], scales: list[float], out: 
 
 def best(rows: list[dict], default, tolerance: float) -> dict[str, dict]:
     """Per arm, its row of the highest probe val AUC, or its row where ``default(row)`` when that is within
-    ``tolerance`` of it (one seed's val AUC does not separate closer settings)."""
+    ``tolerance`` of it (one seed's val AUC does not separate closer settings). Diverged rows are never chosen;
+    an arm whose every row diverged has no choice (it keeps its method's default)."""
     out = {}
     for arm in dict.fromkeys(r["arm"] for r in rows):
-        mine = [r for r in rows if r["arm"] == arm]
+        mine = [r for r in rows if r["arm"] == arm and r["val_auc"] is not None]
+        if not mine:
+            continue
         top = max(mine, key=lambda r: r["val_auc"])
         own = next((r for r in mine if default(r)), None)
         out[arm] = own if own and own["val_auc"] >= top["val_auc"] - tolerance else top
@@ -84,8 +97,9 @@ def sweep_table(rows: list[dict], x: str, heads: tuple[str, str], at, own, chose
     lines = [f"| arm | {heads[0]} | " + " | ".join(f"val AUC at {at(v)}" for v in xs) + f" | {heads[1]} |",
              "| --- | --- | " + "--- | " * len(xs) + "--- |"]
     for arm in dict.fromkeys(r["arm"] for r in rows):
-        auc = {r[x]: f"{r['val_auc']:.3f}" for r in rows if r["arm"] == arm}
-        lines.append(f"| `{arm}` | {own(arm):g} | " + " | ".join(auc.get(v, "") for v in xs) + f" | {chosen[arm]:g} |")
+        auc = {r[x]: "diverged" if r["val_auc"] is None else f"{r['val_auc']:.3f}" for r in rows if r["arm"] == arm}
+        pick = f"{chosen[arm]:g}" if arm in chosen else f"{own(arm):g} (every value diverged)"
+        lines.append(f"| `{arm}` | {own(arm):g} | " + " | ".join(auc.get(v, "") for v in xs) + f" | {pick} |")
     return "\n".join(lines)
 
 
@@ -106,7 +120,8 @@ def plot_sweep(rows: list[dict], x: str, xlabel: str, tick, path: Path) -> None:
     for arm in dict.fromkeys(r["arm"] for r in rows):
         mine = [r for r in rows if r["arm"] == arm]
         for ax, key in zip(axes, ("val_auc", "knn_acc")):
-            ax.plot([r[x] for r in mine], [r[key] for r in mine], marker="o", label=arm, color=ARM_COLOURS[arm])
+            ax.plot([r[x] for r in mine], [math.nan if r[key] is None else r[key] for r in mine], marker="o",
+                    label=arm, color=ARM_COLOURS[arm])
     axes[0].set(ylabel="linear-probe val AUC (target)", title=f"target {rows[0]['target']}")
     axes[1].set(ylabel="held-out kNN accuracy (source pool)", title="pre-training monitor")
     xs = sorted({r[x] for r in rows})

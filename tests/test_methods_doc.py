@@ -195,3 +195,22 @@ def test_the_interval_coverage_in_methods_is_the_committed_simulation():
     minutes, seconds = wall_clock((folder / "interval_coverage.log").read_text())
     notes = flat((ROOT / "benchmarks" / "README.md").read_text())
     assert f"per scenario, {minutes} min {rounded(seconds)} s while" in notes
+
+
+def test_vicregs_divergence_and_its_rerun_are_the_committed_rows():
+    """VICReg's NaN at 0.06 and its own rate's second pre-training (benchmarks/results/2026-11-29/
+    cpu_vicreg_rate_quick/) against the rate sweep's row for the same configuration."""
+    again, high = jsonl(RESULTS / "2026-11-29" / "cpu_vicreg_rate_quick" / "pretrain_lr.jsonl")
+    sweep = next(r for r in jsonl(RESULTS / "2026-11-29" / "cpu_pretrain_lr_quick" / "pretrain_lr.jsonl")
+                 if r["arm"] == "ssl-vicreg" and r["scale"] == 1)
+    epoch = int(re.search(r"became nan in epoch (\d+);", high["diverged"]).group(1))
+    assert (again["lr"], again["profile"], high["lr"], high["val_auc"]) == (sweep["lr"], "quick", 0.06, None)
+    said = [f"whose loss became NaN in the {['first', 'second', 'third'][epoch - 1]} epoch of the `quick` "
+            f"pre-training at {high['lr']:g}",
+            f"the same kNN accuracy ({again['knn_acc']:.3f} against {sweep['knn_acc']:.3f}) yet a probe validation "
+            f"AUC of {again['val_auc']:.3f} against the sweep's {sweep['val_auc']:.3f}"]
+    assert missing(METHODS, said) == []
+    minutes, seconds = wall_clock((RESULTS / "2026-11-29" / "cpu_vicreg_rate_quick" / "pretrain_lr.log").read_text())
+    notes = flat((ROOT / "benchmarks" / "README.md").read_text())
+    assert (f"scored a probe val AUC of {again['val_auc']:.3f} against the sweep's {sweep['val_auc']:.3f}" in notes
+            and f"--scales 1 3`, {minutes} min {rounded(seconds)} s while" in notes)
