@@ -26,6 +26,7 @@ from scipy.stats import binomtest, norm
 from benchmarks.budget_curve import output_options, rows_and_figure, save
 from medlib import stats
 from medlib.metrics import evaluate
+from medlib.validation import check_number
 
 MU = 1.2  # binormal separation: a true AUC near 0.80, BreastMNIST's
 SCENARIOS = {  # name: (pre-trainings, adaptation seeds per pre-training, tau)
@@ -133,6 +134,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     def compute():
+        check_number("studies", args.studies, low=1, integer=True)
+        check_number("resamples", args.resamples, low=2, integer=True)
+        check_number("conditions", args.conditions, low=0, integer=True)
         args.out.mkdir(parents=True, exist_ok=True)
         rows = []
         with open(args.out / "interval_coverage.jsonl", "w") as f:
