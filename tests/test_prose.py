@@ -67,3 +67,13 @@ def test_the_readme_results_at_a_glance_are_chapter_3s_answer():
     quoted = [cell.strip() for row in rows for cell in row.strip().strip("|").split("|")[parser.labels:]]
     assert sentences in " ".join(section.split()), f"README should say: {sentences}"
     assert quoted == parser.cells, f"README's table should hold, row by row: {parser.cells}"
+
+
+def test_the_readme_quotes_the_per_seed_pages_answer_and_the_landing_page_glues_it():
+    """The page with one pre-training per seed answers with the pre-training as the unit: README quotes its
+    sentences word for word, and the landing page glues them from the page itself."""
+    page = ROOT / "book" / "variance" / "03_head_to_head_per_seed.ipynb"
+    sentences = ast.literal_eval(glued(page, "answer_text")["text/plain"])
+    assert sentences.endswith("with one pre-training per seed in every interval.")
+    assert sentences in " ".join(readme_section("Results at a glance").split())
+    assert "{glue:text}`variance/03_head_to_head_per_seed.ipynb::answer_text:s`" in (ROOT / "book" / "intro.md").read_text()
