@@ -32,17 +32,16 @@ def measured(P, arm: str, target: str, store: RunStore, setting: dict, lines, sa
     """The row a sweep records for ``arm``'s pre-training under ``P`` (its ``setting``, e.g. the rate; ``what``
     says it in words) and the target's probe on it, never a test AUC: written to ``lines`` at once, and said. A
     pre-training whose loss becomes NaN is a row too (``diverged``: what happened; no AUC), and the sweep goes on."""
+    row = {"arm": arm, "target": target, "profile": P.profile, **setting}
     try:
         run, probe = pretrain_and_probe(P, arm, target, store)
     except NonFiniteLoss as e:
-        row = {"arm": arm, "target": target, "profile": P.profile, **setting, "val_auc": None, "knn_acc": None,
-               "diverged": str(e)}
+        row |= {"val_auc": None, "knn_acc": None, "diverged": str(e)}
         say(f"{arm} {what}: diverged: {e}")
     else:
-        row = {"arm": arm, "target": target, "profile": P.profile, **setting, "val_auc": probe["val_auc"],
-               "knn_acc": run["history"][-1]["knn_acc"], "loss": run["history"][-1]["loss"],
-               "epochs": len(run["history"]), "pretrain_seconds": run["seconds"], "device": run["device"],
-               "precision": run["precision"]}
+        row |= {"val_auc": probe["val_auc"], "knn_acc": run["history"][-1]["knn_acc"],
+                "loss": run["history"][-1]["loss"], "epochs": len(run["history"]), "pretrain_seconds": run["seconds"],
+                "device": run["device"], "precision": run["precision"]}
         say(f"{arm} {what}: probe val AUC {row['val_auc']:.3f}, kNN {row['knn_acc']:.3f}, pre-training "
             f"{row['pretrain_seconds']:.1f} s")
     lines.write(json.dumps(row) + "\n")
