@@ -5,6 +5,7 @@ import re
 from prose_sources import RESULTS, ROOT, flat, graph_check, jsonl, missing, rounded, span, table, wall_clock
 
 METHODS = (ROOT / "book" / "methods.md").read_text()
+NOTES = flat((ROOT / "benchmarks" / "README.md").read_text())
 
 
 def _rows(table_head: str) -> list[list[str]]:
@@ -193,14 +194,14 @@ def test_the_interval_coverage_in_methods_is_the_committed_simulation():
     assert (near06["studies"], near06["resamples"], one["pretrainings"], one["adaptations"]) == (200, 400, 1, 3)
     assert missing(METHODS, said) == []
     minutes, seconds = wall_clock((folder / "interval_coverage.log").read_text())
-    notes = flat((ROOT / "benchmarks" / "README.md").read_text())
-    assert f"per scenario, {minutes} min {rounded(seconds)} s while" in notes
+    assert f"per scenario, {minutes} min {rounded(seconds)} s while" in NOTES
 
 
 def test_vicregs_divergence_and_its_rerun_are_the_committed_rows():
     """VICReg's NaN at 0.06 and its own rate's second pre-training (benchmarks/results/2026-11-29/
     cpu_vicreg_rate_quick/) against the rate sweep's row for the same configuration."""
-    again, high = jsonl(RESULTS / "2026-11-29" / "cpu_vicreg_rate_quick" / "pretrain_lr.jsonl")
+    folder = RESULTS / "2026-11-29" / "cpu_vicreg_rate_quick"
+    again, high = jsonl(folder / "pretrain_lr.jsonl")
     sweep = next(r for r in jsonl(RESULTS / "2026-11-29" / "cpu_pretrain_lr_quick" / "pretrain_lr.jsonl")
                  if r["arm"] == "ssl-vicreg" and r["scale"] == 1)
     epoch = int(re.search(r"became nan in epoch (\d+);", high["diverged"]).group(1))
@@ -210,7 +211,6 @@ def test_vicregs_divergence_and_its_rerun_are_the_committed_rows():
             f"the same kNN accuracy ({again['knn_acc']:.3f} against {sweep['knn_acc']:.3f}) yet a probe validation "
             f"AUC of {again['val_auc']:.3f} against the sweep's {sweep['val_auc']:.3f}"]
     assert missing(METHODS, said) == []
-    minutes, seconds = wall_clock((RESULTS / "2026-11-29" / "cpu_vicreg_rate_quick" / "pretrain_lr.log").read_text())
-    notes = flat((ROOT / "benchmarks" / "README.md").read_text())
-    assert (f"scored a probe val AUC of {again['val_auc']:.3f} against the sweep's {sweep['val_auc']:.3f}" in notes
-            and f"--scales 1 3`, {minutes} min {rounded(seconds)} s while" in notes)
+    minutes, seconds = wall_clock((folder / "pretrain_lr.log").read_text())
+    assert (f"scored a probe val AUC of {again['val_auc']:.3f} against the sweep's {sweep['val_auc']:.3f}" in NOTES
+            and f"--scales 1 3`, {minutes} min {rounded(seconds)} s while" in NOTES)
